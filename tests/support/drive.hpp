@@ -1,0 +1,36 @@
+// Drive an io_context until a condition holds, with a bound (no sleeps).
+#pragma once
+
+#include <chrono>
+
+#include <asio/io_context.hpp>
+
+namespace bufev::test {
+
+/// Runs handlers until `done()` is true or `bound` of wall time passes.
+/// Returns done().
+template <class Pred>
+bool run_until(asio::io_context& io, Pred done,
+               std::chrono::milliseconds bound = std::chrono::seconds(10)) {
+  const auto deadline = std::chrono::steady_clock::now() + bound;
+  while (!done()) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    if (io.stopped()) io.restart();
+    io.run_one_for(std::chrono::milliseconds(5));
+  }
+  return true;
+}
+
+/// Runs every handler that is ready now, repeatedly, until none is left
+/// (timers that are not due do not count). Returns the handlers run.
+inline std::size_t drain_ready(asio::io_context& io) {
+  std::size_t total = 0;
+  for (;;) {
+    if (io.stopped()) io.restart();
+    const std::size_t n = io.poll();
+    total += n;
+    if (n == 0) return total;
+  }
+}
+
+}  // namespace bufev::test
