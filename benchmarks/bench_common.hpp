@@ -77,6 +77,10 @@ class runner {
  public:
   explicit runner(config c) : cfg_(std::move(c)) {}
   const config& cfg() const { return cfg_; }
+  /// False when --filter excludes the scenario (skip its setup too).
+  bool wants(const std::string& scenario) const {
+    return cfg_.filter.empty() || scenario.find(cfg_.filter) != std::string::npos;
+  }
 
   /// Measures every contender `repetitions` times, interleaved (A B C, B C A, ...)
   /// so drift in machine load hits all alike, and reports the medians. `work` is
@@ -86,7 +90,7 @@ class runner {
   void run(const std::string& scenario, const std::string& unit, double work,
            std::vector<contender> contenders, better b = better::higher,
            double time_scale = 1.0) {
-    if (!cfg_.filter.empty() && scenario.find(cfg_.filter) == std::string::npos) return;
+    if (!wants(scenario)) return;
     const std::size_t n = contenders.size();
     std::vector<std::vector<double>> samples(n);
     for (auto& c : contenders) c.body();  // warm-up: caches, allocator, page faults

@@ -42,6 +42,7 @@ levbuf make_levbuf() {
 // --- add + drain ------------------------------------------------------------
 
 void add_drain(bench::runner& r, std::size_t piece, const char* name) {
+  if (!r.wants(name)) return;
   const std::size_t total = piece >= 65536 ? 1024 * 1024 : 256 * 1024;
   const std::size_t count = total / piece;
   const std::string data(piece, 'd');
@@ -78,6 +79,7 @@ void add_drain(bench::runner& r, std::size_t piece, const char* name) {
 // --- add_buffer moves -------------------------------------------------------
 
 void add_buffer(bench::runner& r) {
+  if (!r.wants("add_buffer")) return;
   constexpr int moves = 2000;  // per call, alternating direction
   const std::string piece(4096, 'm');
 
@@ -126,6 +128,7 @@ std::string crlf_text(std::size_t bytes, std::size_t& lines) {
 }
 
 void readln(bench::runner& r) {
+  if (!r.wants("readln_crlf")) return;
   std::size_t lines = 0;
   const std::string text = crlf_text(64 * 1024, lines);
   constexpr std::size_t read_size = 4096;  // what one socket read would deliver
@@ -185,6 +188,7 @@ void readln(bench::runner& r) {
 // --- search -----------------------------------------------------------------
 
 void search(bench::runner& r) {
+  if (!r.wants("search")) return;
   std::size_t lines = 0;
   std::string text = crlf_text(1024 * 1024, lines);
   text += "\r\n";  // the end of the "headers": the only CRLFCRLF

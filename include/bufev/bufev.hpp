@@ -22,3 +22,11 @@
 
 #include <bufev/transports/concepts.hpp>
 #include <bufev/transports/pair.hpp>
+#include <bufev/transports/filter.hpp>
+#include <bufev/transports/socket.hpp>
+
+// Filters (zlib is separate: #include <bufev/filters/zlib.hpp>, link ZLIB::ZLIB).
+#include <bufev/filters/concepts.hpp>
+#include <bufev/filters/framing.hpp>
+#include <bufev/filters/identity.hpp>
+#include <bufev/filters/stack.hpp>

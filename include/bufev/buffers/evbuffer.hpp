@@ -1061,10 +1061,15 @@ class evbuffer {
   std::size_t move_front(evbuffer& dst, std::size_t n, bool to_front) noexcept {
     segment* last = nullptr;
     std::size_t whole = 0;
-    for (segment* s = head_; whole + s->off <= n && !reserved_in(s); s = s->next) {
-      last = s;
-      whole += s->off;
-      if (s == lwd_) break;
+    if (n == size_ && !reserved_in(lwd_)) {
+      last = lwd_;  // everything: relink the whole chain without walking it
+      whole = n;
+    } else {
+      for (segment* s = head_; whole + s->off <= n && !reserved_in(s); s = s->next) {
+        last = s;
+        whole += s->off;
+        if (s == lwd_) break;
+      }
     }
     const std::size_t rest = n - whole;  // lies within one segment
     segment* piece = nullptr;
@@ -1072,7 +1077,8 @@ class evbuffer {
       segment* part = last ? last->next : head_;
       try {
         if (rest <= small_copy_max && !part->file_backed()) {
-          piece = new_owned(rest, 0);
+          // Sized for the piece: the spare may be large, and this goes to dst.
+          piece = detail::new_owned_segment(detail::owned_capacity_for(rest));
           std::memcpy(piece->buf, part->data(), rest);
           piece->off = rest;
         } else {
@@ -1106,6 +1112,9 @@ class evbuffer {
     } else {
       dst.link_after_lwd(first, chain_last, n);
     }
+    // Segments went to dst, which will free them as it drains, while we will need
+    // new ones: take dst's spare so a move/drain pipeline does not call malloc.
+    if (!spare_ && dst.spare_) spare_ = std::exchange(dst.spare_, nullptr);
     return n;
   }
 
@@ -1137,10 +1146,12 @@ class evbuffer {
       if (s == lwd_) {
         lwd_ = nullptr;
         maybe_files_ = false;
-        // Kept only if no reservation lies after it (a commit there would leave an
-        // empty segment inside the data).
+        // Kept if it holds the pending reservation, or if it is the tail and nothing
+        // is reserved (a commit after it would leave an empty segment inside the data;
+        // keeping segments that are not the tail would pile up empty segments).
         const bool reserved = reserved_in(s);
-        if (s->kind == segment_kind::owned && (reserved || (wstate_ == wstate::none && s->refs == 1))) {
+        if (s->kind == segment_kind::owned &&
+            (reserved || (wstate_ == wstate::none && s->refs == 1 && !s->next))) {
           s->misalign = reserved ? s->misalign + s->off : 0;
           s->off = 0;
           return;

@@ -12,12 +12,14 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <string>
 #include <system_error>
 #include <type_traits>
 #include <utility>
 
 #include <asio/any_io_executor.hpp>
 #include <asio/error.hpp>
+#include <asio/execution.hpp>
 #include <asio/post.hpp>
 
 #include <bufev/buffers/concepts.hpp>
@@ -37,6 +39,11 @@
 #include <bufev/transports/concepts.hpp>
 
 namespace bufev {
+
+// A filter reaches into the bufferevent it wraps (to share its lock), so it is
+// a friend of every bufferevent (transports/filter.hpp).
+template <class Lower, class Filter>
+class filter_transport;
 
 /// Options of `trigger` and `trigger_event` (libevent's BEV_TRIG_*).
 struct trigger_options {
@@ -62,6 +69,18 @@ concept has_default_max_single = requires {
   { T::default_max_single_read } -> std::convertible_to<std::size_t>;
   { T::default_max_single_write } -> std::convertible_to<std::size_t>;
 };
+// A transport may name one more class (typically its base) that implements
+// part of it and so needs the transport interface too.
+template <class T>
+struct transport_helper {
+  using type = T;
+};
+template <class T>
+  requires requires { typename T::transport_helper_type; }
+struct transport_helper<T> {
+  using type = typename T::transport_helper_type;
+};
+
 template <class T>
 constexpr std::size_t default_max_single_read() {
   if constexpr (has_default_max_single<T>) return T::default_max_single_read;
@@ -393,6 +412,81 @@ class basic_bufferevent {
   Transport& transport() noexcept { return transport_; }
   const Transport& transport() const noexcept { return transport_; }
 
+  /// Closes once every queued byte has left through the transport (sockets:
+  /// after the output drains; pairs: flush(write, finished) first; filters:
+  /// after each layer's trailer), then closes. No callback runs after this
+  /// returns; an error or timeout while draining ends it at once. Use
+  /// `bufferevent_ptr::reset_gracefully()` to hand over ownership too.
+  void close_gracefully() {
+    detail::ref_ptr<basic_bufferevent> keep(this);
+    std::lock_guard g(lock_);
+    if (closed_ || muted_) return;
+    muted_ = true;
+    const bool in_flight = pending_.posted;
+    pending_ = pending_calls{};
+    pending_.posted = in_flight;
+    disable(direction::read);
+    if constexpr (requires { transport_.close_gracefully(*this); }) {
+      transport_.close_gracefully(*this);
+    } else {
+      (void)transport_.flush(*this, direction::write, flush_mode::finished);
+      close_now();
+    }
+  }
+
+  // ---- transport-specific operations, present when the transport has them ----
+
+  /// Sockets: connect, opening a socket if there is none (rule 7).
+  template <class Endpoint>
+  std::error_code connect(const Endpoint& ep)
+    requires requires(Transport& t, basic_bufferevent& b) { t.connect(b, ep); }
+  {
+    std::lock_guard g(lock_);
+    if (closed_) return make_error_code(errc::closed);
+    return transport_.connect(*this, ep);
+  }
+  /// TCP sockets: resolve asynchronously, then connect (rule 7).
+  template <class... Args>
+  std::error_code connect_hostname(const std::string& host, unsigned short port, Args... family)
+    requires requires(Transport& t, basic_bufferevent& b) { t.connect_hostname(b, host, port, family...); }
+  {
+    std::lock_guard g(lock_);
+    if (closed_) return make_error_code(errc::closed);
+    return transport_.connect_hostname(*this, host, port, family...);
+  }
+  /// Sockets: half-close once the output has drained.
+  std::error_code shutdown_write()
+    requires requires(Transport& t, basic_bufferevent& b) { t.shutdown_write(b); }
+  {
+    std::lock_guard g(lock_);
+    if (closed_) return make_error_code(errc::closed);
+    return transport_.shutdown_write(*this);
+  }
+  /// Sockets: the Asio socket (socket options, endpoints...).
+  auto& socket() requires requires(Transport& t) { t.socket(); }
+  {
+    return transport_.socket();
+  }
+  /// Sockets: replace the socket (bufferevent_setfd).
+  template <class Socket>
+  void assign(Socket&& s) requires requires(Transport& t, basic_bufferevent& b) { t.assign(b, std::forward<Socket>(s)); }
+  {
+    std::lock_guard g(lock_);
+    transport_.assign(*this, std::forward<Socket>(s));
+    update_read();
+    update_write();
+  }
+  /// Sockets: the address connected to (bufferevent_socket_get_conn_address).
+  auto get_conn_address() const requires requires(const Transport& t) { t.get_conn_address(); }
+  {
+    return transport_.get_conn_address();
+  }
+  /// Sockets: the resolver's error after a failed connect_hostname.
+  std::error_code dns_error() const requires requires(const Transport& t) { t.dns_error(); }
+  {
+    return transport_.dns_error();
+  }
+
   /// Pair: the other side (nullptr once it is gone).
   auto partner() requires requires(Transport& t, basic_bufferevent& b) { t.partner(b); }
   {
@@ -419,6 +513,9 @@ class basic_bufferevent {
 
  private:
   friend Transport;
+  template <class, class>
+  friend class filter_transport;  // a filter above this one shares its lock
+  friend typename detail::transport_helper<Transport>::type;
   friend class detail::ref_ptr<basic_bufferevent>;
   friend class bufferevent_ptr<basic_bufferevent>;
 
@@ -426,12 +523,17 @@ class basic_bufferevent {
   basic_bufferevent(create_tag, handler_storage h, executor_type ex, TransportArgs&&... args)
       : transport_(std::forward<TransportArgs>(args)...),
         ex_(std::move(ex)),
+        post_ex_(asio::prefer(asio::require(ex_, asio::execution::blocking.never),
+                              asio::execution::relationship.fork)),
         handler_(std::move(h)),
         max_single_read_(detail::default_max_single_read<Transport>()),
         max_single_write_(detail::default_max_single_write<Transport>()) {
     input_.set_observer({&basic_bufferevent::input_changed, this});
     output_.set_observer({&basic_bufferevent::output_changed, this});
     freeze_user_ends();
+    // A transport that must know its bufferevent from the start (a filter links
+    // itself to the bufferevent it wraps) gets it once, fully constructed.
+    if constexpr (requires(Transport& t) { t.attach(*this); }) transport_.attach(*this);
   }
 
   ~basic_bufferevent() {
@@ -517,6 +619,10 @@ class basic_bufferevent {
   /// disables it (as libevent does); the other direction stays as it was.
   void transport_event(events what, std::error_code ec = {}) {
     if (closed_) return;
+    if (muted_) {  // closing gracefully: a failure ends it, nobody is told
+      if (any(what, events::error | events::timeout | events::eof)) close_now();
+      return;
+    }
     direction off = direction::none;
     if (any(what, events::eof | events::error | events::timeout)) {
       if (any(what, events::reading)) off = off | direction::read;
@@ -530,18 +636,40 @@ class basic_bufferevent {
   /// transport_event from a fresh handler: for conditions found inside a user
   /// call (write, close of a partner) that must not call back synchronously.
   void post_transport_event(events what, std::error_code ec = {}) {
-    asio::post(ex_, [self = detail::ref_ptr<basic_bufferevent>(this), what, ec] {
+    post([self = detail::ref_ptr<basic_bufferevent>(this), what, ec] {
       std::lock_guard g(self->lock_);
       self->transport_event(what, ec);
     });
   }
 
-  /// Runs queued deferred callbacks now. For transports that are already in a
-  /// handler of their own (a posted pair transfer): running them there is
-  /// still "after the current handler" for user code and saves a post.
-  void run_pending_now() {
-    if (pending_.any()) run_pending();
+  /// Runs `f` from a new handler on the executor (asio::post semantics). The
+  /// executor was required to be non-blocking once, at construction, so each
+  /// post skips the type-erased require/prefer calls of asio::post.
+  template <class F>
+  void post(F&& f) {
+    post_ex_.execute(std::forward<F>(f));
   }
+
+  /// Collects deferred callbacks raised while a transport works inside a
+  /// handler of its own (a pair transfer) and runs them when it ends: still
+  /// "after the current handler" for user code, and one post fewer per hop.
+  class callback_batch {
+   public:
+    explicit callback_batch(basic_bufferevent& b) noexcept
+        : b_(b), owner_(!b.pending_.posted) {
+      b_.pending_.posted = true;  // nobody posts while the batch is open
+    }
+    ~callback_batch() {
+      if (owner_) b_.pending_.posted = false;
+      if (b_.pending_.any()) b_.run_pending();
+    }
+    callback_batch(const callback_batch&) = delete;
+    callback_batch& operator=(const callback_batch&) = delete;
+
+   private:
+    basic_bufferevent& b_;
+    bool owner_;
+  };
 
   typename locking_policy::state& lock_state() noexcept { return lock_; }
   input_buffer_type& input_buffer() noexcept { return input_; }
@@ -635,24 +763,28 @@ class basic_bufferevent {
   };
 
   void call_read() {
+    if (muted_) return;
     if constexpr (read_handler<handler_storage, basic_bufferevent>) {
       callback_unlock u(*this);
       handler_.on_read(*this);
     }
   }
   void call_write() {
+    if (muted_) return;
     if constexpr (write_handler<handler_storage, basic_bufferevent>) {
       callback_unlock u(*this);
       handler_.on_write(*this);
     }
   }
   void call_event(events what, std::error_code ec) {
+    if (muted_) return;
     if constexpr (event_handler<handler_storage, basic_bufferevent>) {
       callback_unlock u(*this);
       handler_.on_event(*this, what, ec);
     }
   }
   void call_writability() {
+    if (muted_) return;
     if constexpr (writability_handler<handler_storage, basic_bufferevent>) {
       if (writable_ == writable_reported_) return;
       writable_reported_ = writable_;
@@ -690,7 +822,7 @@ class basic_bufferevent {
   void post_pending() {
     if (pending_.posted) return;
     pending_.posted = true;
-    asio::post(ex_, [self = detail::ref_ptr<basic_bufferevent>(this)] {
+    post([self = detail::ref_ptr<basic_bufferevent>(this)] {
       std::lock_guard g(self->lock_);
       self->pending_.posted = false;
       self->run_pending();
@@ -742,13 +874,30 @@ class basic_bufferevent {
   void sync_timeout(direction d) {
     auto* s = slot(d);
     if (!s) return;
-    const bool run = s->timeout && (d == direction::read ? transport_reading_ : transport_writing_);
+    const bool run = s->timeout && (d == direction::read ? transport_reading_ : write_pending());
     if (run && !s->armed) {
       s->last = clock_type::now();
       arm_at(d, *s, s->last + *s->timeout);
     } else if (!run && s->armed) {
       disarm(*s);
     }
+  }
+
+  // Rule 2.8: the write timeout runs while output is pending: in this output,
+  // or held below it by the transport (a filter's lower layers report it with
+  // `write_pending()`), as long as writing is enabled and not suspended.
+  bool write_pending() const noexcept {
+    if (transport_writing_) return true;
+    if constexpr (requires(const Transport& t) { { t.write_pending() } -> std::convertible_to<bool>; })
+      return !closed_ && any(enabled_, direction::write) && write_suspend_ == 0 && transport_.write_pending();
+    else return false;
+  }
+
+  /// For a transport that holds output below this bufferevent: re-checks the
+  /// write timeout after that changed; `progress` restarts its period.
+  void transport_write_progress(bool progress) {
+    if (progress) touch_timeout(direction::write);
+    sync_timeout(direction::write);
   }
 
   void restart_timeout(direction d) {
@@ -763,6 +912,7 @@ class basic_bufferevent {
     if (closed_ || !s || gen != s->generation || ec == asio::error::operation_aborted) return;
     s->armed = false;
     if (!s->timeout) return;
+    if (d == direction::write && !write_pending()) return;  // drained below (filters)
     const auto due = s->last + *s->timeout;
     if (clock_type::now() < due) {  // activity since arming: wait for the rest
       arm_at(d, *s, due);
@@ -787,7 +937,7 @@ class basic_bufferevent {
       std::lock_guard g(inbox_->mutex);
       if (auto ec = inbox_->bytes.add(data, n)) return ec;
       if (!inbox_->pending.exchange(true)) {
-        asio::post(ex_, [self = detail::ref_ptr<basic_bufferevent>(this)] {
+        post([self = detail::ref_ptr<basic_bufferevent>(this)] {
           std::lock_guard lg(self->lock_);
           if (!self->closed_) self->merge_inbox();
         });
@@ -821,6 +971,7 @@ class basic_bufferevent {
   input_buffer_type input_;
   output_buffer_type output_;
   executor_type ex_;
+  executor_type post_ex_;  // ex_ with blocking.never and relationship.fork
   [[no_unique_address]] handler_storage handler_;
   [[no_unique_address]] watermark_policy marks_;
   [[no_unique_address]] typename locking_policy::state lock_;
@@ -840,6 +991,7 @@ class basic_bufferevent {
   // Atomic only so a cross-thread write() can refuse a closed bufferevent
   // without the lock; every other access holds the lock.
   std::atomic<bool> closed_{false};
+  bool muted_ = false;  // closing gracefully: no more callbacks
   bool writable_ = true;
   bool writable_reported_ = true;
 };

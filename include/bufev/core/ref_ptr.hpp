@@ -70,6 +70,14 @@ class bufferevent_ptr {
       p->release();
     }
   }
+  /// Hands the bufferevent over to a graceful close (`Bev::close_gracefully`):
+  /// queued bytes are still sent, then it closes and frees itself.
+  void reset_gracefully() {
+    if (Bev* p = std::exchange(p_, nullptr)) {
+      p->close_gracefully();
+      p->release();
+    }
+  }
   Bev* get() const noexcept { return p_; }
   Bev* operator->() const noexcept { return p_; }
   Bev& operator*() const noexcept { return *p_; }

@@ -136,17 +136,17 @@ class pair_transport {
   void schedule_transfer(Bev& src) {
     if (transfer_posted_) return;
     transfer_posted_ = true;
-    asio::post(src.get_executor(), [s = detail::ref_ptr<Bev>(&src)] {
+    src.post([s = detail::ref_ptr<Bev>(&src)] {
       std::lock_guard g(s->lock_state());
       s->transport_.transfer_posted_ = false;
       Bev* d = s->transport_.partner(*s);
       if (!d || s->closed()) return;
       detail::ref_ptr<Bev> keep(d);
+      // Already in a handler of our own: deliver the deferred callbacks when
+      // the transfer ends (data first, then the sender's write callback)
+      // instead of posting again.
+      typename Bev::callback_batch sender(*s), receiver(*d);
       transfer(*s, *d, false);
-      // Already in a handler of our own: deliver the deferred callbacks here
-      // (data first, then the sender's write callback) instead of posting again.
-      d->run_pending_now();
-      s->run_pending_now();
     });
   }
 

@@ -27,6 +27,8 @@
 
 #if defined(_WIN32)
 #include <io.h>
+
+#include <cstdio>  // SEEK_SET
 #else
 #include <unistd.h>
 #endif
@@ -41,9 +43,9 @@ struct segment {
   std::size_t cap = 0;           ///< bytes of storage at `buf`
   std::size_t misalign = 0;      ///< offset of the first readable byte
   std::size_t off = 0;           ///< readable bytes
-  std::size_t refs = 1;          ///< holders: the chain + views rooted here
   segment* root = nullptr;       ///< view: the segment whose storage it shares
   void (*dispose)(segment*) noexcept = nullptr;  ///< reference/file: cleanup and free
+  std::uint32_t refs = 1;        ///< holders: the chain + views rooted here
   segment_kind kind = segment_kind::owned;
 
   /// Writable bytes after the data (owned segments only).
@@ -56,7 +58,9 @@ struct segment {
   }
 };
 
-static_assert(sizeof(segment) % alignof(std::uint64_t) == 0, "segment data must stay 8-byte aligned");
+// 64 bytes: the data of an owned segment starts 16-byte aligned, on its own cache line.
+static_assert(sizeof(segment) == 64 || sizeof(void*) != 8, "segment header is expected to be 64 bytes");
+static_assert(sizeof(segment) % alignof(std::max_align_t) == 0 || sizeof(void*) != 8);
 
 // ---- allocation sizing -------------------------------------------------------------
 

@@ -1,0 +1,283 @@
+// What the readiness and completion socket transports share: the socket, its
+// close-on-free option, connect / connect_hostname, half-close and graceful close.
+#pragma once
+
+#include <array>
+#include <mutex>
+#include <span>
+#include <cstddef>
+#include <memory>
+#include <optional>
+#include <string>
+#include <system_error>
+#include <type_traits>
+#include <utility>
+
+#include <asio/any_io_executor.hpp>
+#include <asio/basic_stream_socket.hpp>
+#include <asio/connect.hpp>
+#include <asio/error.hpp>
+#include <asio/ip/tcp.hpp>
+
+#include <bufev/core/bufferevent.hpp>
+#include <bufev/core/ref_ptr.hpp>
+#include <bufev/error.hpp>
+#include <bufev/events.hpp>
+
+namespace bufev {
+
+/// Address family for connect_hostname (libevent's AF_UNSPEC / AF_INET / AF_INET6).
+enum class address_family : unsigned char { unspecified, v4, v6 };
+
+/// Options of a socket bufferevent.
+struct socket_options {
+  /// Close the socket when the bufferevent is closed or freed (BEV_OPT_CLOSE_ON_FREE).
+  /// Otherwise the descriptor is released to the caller's care and stays open.
+  bool close_on_free = true;
+};
+
+namespace detail {
+
+// Gather list of the output's first extents, passed by value to Asio.
+inline constexpr std::size_t max_gather = 16;
+
+template <class Buffer>
+std::array<asio::const_buffer, max_gather> gather(const Buffer& out, std::size_t n) {
+  std::array<asio::const_buffer, max_gather> bufs{};
+  if constexpr (requires { out.peek(n, std::span<asio::const_buffer>(bufs)); }) {
+    (void)out.peek(n, std::span<asio::const_buffer>(bufs));
+  } else {
+    std::size_t i = 0;
+    const auto seq = out.data();
+    for (auto it = asio::buffer_sequence_begin(seq); i < bufs.size() && n > 0 &&
+                                                   it != asio::buffer_sequence_end(seq);
+         ++it, ++i) {
+      asio::const_buffer b = *it;
+      bufs[i] = asio::const_buffer(b.data(), std::min(b.size(), n));
+      n -= bufs[i].size();
+    }
+  }
+  return bufs;
+}
+
+/// Everything the readiness and completion socket transports share. It is the
+/// transports' `transport_helper_type`, so it may use the core's transport interface.
+template <class Derived, class Protocol, class Executor>
+class socket_transport_common {
+ public:
+  using protocol_type = Protocol;
+  using executor_type = Executor;
+  using socket_type = asio::basic_stream_socket<Protocol, Executor>;
+  using endpoint_type = typename Protocol::endpoint;
+
+  explicit socket_transport_common(socket_type s, socket_options o = {}) : socket_(std::move(s)), options_(o) {
+    prepare_socket();
+  }
+  explicit socket_transport_common(const Executor& ex, socket_options o = {}) : socket_(ex), options_(o) {}
+
+  /// The Asio socket: socket options, local/remote endpoints, and so on.
+  socket_type& socket() noexcept { return socket_; }
+  const socket_type& socket() const noexcept { return socket_; }
+  /// The descriptor (libevent's bufferevent_getfd).
+  auto native_handle() { return socket_.native_handle(); }
+
+  /// The address connect() or connect_hostname() connected to
+  /// (bufferevent_socket_get_conn_address).
+  std::optional<endpoint_type> get_conn_address() const { return conn_address_; }
+
+  /// The resolver's error after a failed connect_hostname (bufferevent_socket_get_dns_error).
+  std::error_code dns_error() const noexcept { return dns_error_; }
+
+  bool connecting() const noexcept { return connecting_; }
+
+  using transport_helper_type = socket_transport_common;
+
+  /// Sets or replaces the socket (libevent's bufferevent_setfd).
+  template <class Bev>
+  void assign(Bev&, socket_type s) {
+    close_socket();
+    socket_ = std::move(s);
+    prepare_socket();
+  }
+
+  /// Opens a socket if there is none and connects it (bufferevent_socket_connect).
+  /// Data written before the connection completes is sent after it.
+  template <class Bev>
+  std::error_code connect(Bev& bev, const endpoint_type& ep) {
+    if (connecting_) return make_error_code(errc::invalid_argument);
+    std::error_code ec;
+    if (!socket_.is_open()) {
+      socket_.open(ep.protocol(), ec);
+      if (ec) return ec;
+    }
+    prepare_socket();
+    connecting_ = true;
+    bev.suspend(direction::both, suspend_reason::lookup);
+    socket_.async_connect(ep, [b = detail::ref_ptr<Bev>(&bev), ep](std::error_code e) {
+      std::lock_guard g(b->lock_state());
+      b->transport().finish_connect(*b, e, ep);
+    });
+    return {};
+  }
+
+  /// Resolves `host` with Asio's async resolver, then connects to the first
+  /// address that accepts (bufferevent_socket_connect_hostname). Both
+  /// directions are suspended until then; exactly one event follows.
+  template <class Bev>
+  std::error_code connect_hostname(Bev& bev, const std::string& host, unsigned short port,
+                                   address_family family = address_family::unspecified)
+    requires std::is_same_v<Protocol, asio::ip::tcp>
+  {
+    if (connecting_) return make_error_code(errc::invalid_argument);
+    connecting_ = true;
+    dns_error_ = {};
+    bev.suspend(direction::both, suspend_reason::lookup);
+    resolver_ = std::make_unique<asio::ip::tcp::resolver>(socket_.get_executor());
+    auto on_resolved = [b = detail::ref_ptr<Bev>(&bev)](std::error_code ec,
+                                                        asio::ip::tcp::resolver::results_type results) {
+      std::lock_guard g(b->lock_state());
+      auto& t = b->transport();
+      if (b->closed()) return;
+      if (ec) {
+        t.dns_error_ = ec;
+        t.connect_failed(*b, ec);
+        return;
+      }
+      asio::async_connect(t.socket_, results,
+                          [b](std::error_code e, const asio::ip::tcp::endpoint& ep) {
+                            std::lock_guard g2(b->lock_state());
+                            b->transport().finish_connect(*b, e, ep);
+                          });
+    };
+    const std::string service = std::to_string(port);
+    if (family == address_family::unspecified)
+      resolver_->async_resolve(host, service, std::move(on_resolved));
+    else
+      resolver_->async_resolve(family == address_family::v4 ? asio::ip::tcp::v4() : asio::ip::tcp::v6(),
+                               host, service, std::move(on_resolved));
+    return {};
+  }
+
+  /// Half-close: shuts down the sending side once every queued byte is sent.
+  template <class Bev>
+  std::error_code shutdown_write(Bev& bev) {
+    shutdown_pending_ = true;
+    after_output(bev);
+    return {};
+  }
+
+  /// Graceful close: closes once every queued byte is sent (spec rule 10).
+  template <class Bev>
+  void close_gracefully(Bev& bev) {
+    graceful_pending_ = true;
+    after_output(bev);
+  }
+
+  template <class Bev>
+  int flush(Bev&, direction, flush_mode) noexcept {
+    return 0;  // a socket has nothing to push through (rule 13)
+  }
+
+  template <class Bev>
+  void close(Bev&) {
+    close_socket();
+  }
+
+ protected:
+  friend Derived;
+
+  // No socket yet (waiting for connect) or connecting: I/O starts when the
+  // connection completes (connect suspends and then resumes both directions).
+  bool ready_for_io() const noexcept { return socket_.is_open() && !connecting_; }
+
+  // Non-blocking, so the readiness transport's read_some/write_some never block.
+  void prepare_socket() {
+    if (!socket_.is_open()) return;
+    std::error_code ec;
+    socket_.non_blocking(true, ec);
+    if constexpr (std::is_same_v<Protocol, asio::ip::tcp>) socket_.set_option(asio::ip::tcp::no_delay(true), ec);
+  }
+
+  template <class Bev>
+  void finish_connect(Bev& bev, std::error_code ec, const endpoint_type& ep) {
+    if (bev.closed()) return;
+    if (ec) {
+      connect_failed(bev, ec);
+      return;
+    }
+    connecting_ = false;
+    conn_address_ = ep;
+    prepare_socket();
+    // Order (rule 7): event(connected) first; the write callback follows once
+    // the data written before the connection completed has been sent.
+    bev.transport_event(events::connected);
+    if (!bev.closed()) bev.unsuspend(direction::both, suspend_reason::lookup);
+  }
+
+  // Exactly one event(error), no reading/writing bit; both directions stay
+  // suspended, so no read or write callback follows.
+  template <class Bev>
+  void connect_failed(Bev& bev, std::error_code ec) {
+    connecting_ = false;
+    std::error_code ignored;
+    socket_.close(ignored);
+    bev.transport_event(events::error, ec);
+  }
+
+  // Runs after output was sent: completes a pending half-close or graceful
+  // close once the output is empty.
+  template <class Bev>
+  void after_output(Bev& bev) {
+    if (!bev.output_buffer().empty() || connecting_) return;
+    std::error_code ec;
+    if (shutdown_pending_ || graceful_pending_) {
+      shutdown_pending_ = false;
+      if (socket_.is_open()) socket_.shutdown(asio::socket_base::shutdown_send, ec);
+    }
+    if (graceful_pending_) {
+      graceful_pending_ = false;
+      bev.close();
+    }
+  }
+
+  template <class Bev>
+  void read_failed(Bev& bev, std::error_code ec) {
+    if (ec == asio::error::eof) bev.transport_event(events::reading | events::eof);
+    else bev.transport_event(events::reading | events::error, ec);
+  }
+
+  // n bytes of the output were sent.
+  template <class Bev>
+  void wrote(Bev& bev, std::size_t n) {
+    {
+      typename Bev::io_scope s(bev);
+      (void)bev.output_buffer().drain(n);
+    }
+    bev.transport_wrote(n);
+    if (!bev.closed()) after_output(bev);
+  }
+
+  void close_socket() {
+    std::error_code ec;
+    if (resolver_) resolver_->cancel();
+    if (!socket_.is_open()) return;
+    if (options_.close_on_free) {
+      socket_.close(ec);
+    } else {
+      socket_.cancel(ec);
+      (void)socket_.release(ec);
+    }
+  }
+
+  socket_type socket_;
+  socket_options options_;
+  std::unique_ptr<asio::ip::tcp::resolver> resolver_;
+  std::optional<endpoint_type> conn_address_;
+  std::error_code dns_error_;
+  bool connecting_ = false;
+  bool shutdown_pending_ = false;  // half-close once the output drains
+  bool graceful_pending_ = false;  // close once the output drains
+};
+
+}  // namespace detail
+}  // namespace bufev
