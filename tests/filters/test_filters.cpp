@@ -105,7 +105,9 @@ struct recorder {
 TEST_CASE("filter: prefix/strip filters over a pair deliver 8333 bytes intact both ways",
           "[filter][libevent]") {
   asio::io_context io;
-  auto [a, b] = bufev::make_pair(io.get_executor());
+  auto ab_pair = bufev::make_pair(io.get_executor());
+  auto& a = ab_pair.first;
+  auto& b = ab_pair.second;
   auto fa = make_filter_bufferevent(std::move(a), prefix_strip{});
   auto fb = make_filter_bufferevent(std::move(b), prefix_strip{});
   const std::string data = pattern(8333);
@@ -135,7 +137,9 @@ TEST_CASE("filter: prefix/strip filters over a pair deliver 8333 bytes intact bo
 TEST_CASE("filter: a filter writing to its own bufferevent from filter_output does not re-enter",
           "[filter][libevent]") {
   asio::io_context io;
-  auto [a, b] = bufev::make_pair(io.get_executor());
+  auto ab_pair = bufev::make_pair(io.get_executor());
+  auto& a = ab_pair.first;
+  auto& b = ab_pair.second;
   int depth = 0, max_depth = 0, calls = 0;
   std::function<void()> write_self;
   auto in = [](auto& src, auto& dst, std::size_t limit, flush_mode) {
@@ -164,7 +168,9 @@ TEST_CASE("filter: a filter writing to its own bufferevent from filter_output do
 TEST_CASE("filter: data stuck at the lower write high mark is delivered (4096 + 20 bytes)",
           "[filter][libevent]") {
   asio::io_context io;
-  auto [a, b] = bufev::make_pair(io.get_executor());
+  auto ab_pair = bufev::make_pair(io.get_executor());
+  auto& a = ab_pair.first;
+  auto& b = ab_pair.second;
   REQUIRE_FALSE(a->setwatermark(direction::write, 0, 4096));
   REQUIRE_FALSE(b->setwatermark(direction::read, 0, 4096));
   bool header_sent = false;
@@ -199,7 +205,9 @@ TEST_CASE("filter: data stuck at the lower write high mark is delivered (4096 + 
 TEST_CASE("filter: filters over filters over a pair (libevent's filter scenarios, nested)",
           "[filter][libevent][stack]") {
   asio::io_context io;
-  auto [a, b] = bufev::make_pair(io.get_executor());
+  auto ab_pair = bufev::make_pair(io.get_executor());
+  auto& a = ab_pair.first;
+  auto& b = ab_pair.second;
   auto fa = std::move(a) | prefix_strip{} | filters::length_prefix{100} | prefix_strip{};
   auto fb = std::move(b) | prefix_strip{} | filters::length_prefix{100} | prefix_strip{};
   const std::string data = pattern(8333);
@@ -219,7 +227,9 @@ TEST_CASE("filter: filters over filters over a pair (libevent's filter scenarios
 TEST_CASE("filter: the stack is one concrete type; next_layer/lowest_layer reach down",
           "[filter][stack]") {
   asio::io_context io;
-  auto [a, b] = bufev::make_pair(io.get_executor());
+  auto ab_pair = bufev::make_pair(io.get_executor());
+  auto& a = ab_pair.first;
+  auto& b = ab_pair.second;
   auto top = make_stack(std::move(a), filters::identity{}, filters::length_prefix{}, filters::identity{});
   using mid1 = filter_bufferevent<pair_t, filters::identity, handler<filter_link>, unlocked>;
   using mid2 = filter_bufferevent<mid1, filters::length_prefix, handler<filter_link>, unlocked>;
@@ -251,7 +261,9 @@ TEST_CASE("filter: the stack is one concrete type; next_layer/lowest_layer reach
 TEST_CASE("filter: no stranded data: draining, enabling reading, raising the watermark",
           "[filter][stranded]") {
   asio::io_context io;
-  auto [a, b] = bufev::make_pair(io.get_executor());
+  auto ab_pair = bufev::make_pair(io.get_executor());
+  auto& a = ab_pair.first;
+  auto& b = ab_pair.second;
   auto fb = make_filter_bufferevent(std::move(b), filters::identity{});
   REQUIRE_FALSE(fb->setwatermark(direction::read, 0, 16));
   int reads = 0;
@@ -291,7 +303,9 @@ TEST_CASE("filter: no stranded data: draining, enabling reading, raising the wat
 TEST_CASE("filter: EOF reaches the input filter as finished; its trailer comes before EOF",
           "[filter][eof]") {
   asio::io_context io;
-  auto [a, b] = bufev::make_pair(io.get_executor());
+  auto ab_pair = bufev::make_pair(io.get_executor());
+  auto& a = ab_pair.first;
+  auto& b = ab_pair.second;
   auto fb = make_filter_bufferevent(std::move(b), trailer_on_finish{});
   recorder<std::remove_reference_t<decltype(*fb)>> rec;
   rec.attach(*fb);
@@ -311,7 +325,9 @@ TEST_CASE("filter: EOF reaches the input filter as finished; its trailer comes b
 TEST_CASE("filter: EOF while the filter's input is at its high mark waits for the data",
           "[filter][eof][stranded]") {
   asio::io_context io;
-  auto [a, b] = bufev::make_pair(io.get_executor());
+  auto ab_pair = bufev::make_pair(io.get_executor());
+  auto& a = ab_pair.first;
+  auto& b = ab_pair.second;
   auto fb = make_filter_bufferevent(std::move(b), trailer_on_finish{});
   REQUIRE_FALSE(fb->setwatermark(direction::read, 0, 8));
   std::vector<events> evs;
@@ -337,7 +353,9 @@ TEST_CASE("filter: EOF while the filter's input is at its high mark waits for th
 TEST_CASE("filter: an error result raises event(reading|error) with the filter's code",
           "[filter][error]") {
   asio::io_context io;
-  auto [a, b] = bufev::make_pair(io.get_executor());
+  auto ab_pair = bufev::make_pair(io.get_executor());
+  auto& a = ab_pair.first;
+  auto& b = ab_pair.second;
   auto bad_in = [](auto&, auto&, std::size_t, flush_mode) { return filter_result::error; };
   auto pass = [](auto& src, auto& dst, std::size_t limit, flush_mode) {
     bufev::detail::move_bytes(src, dst, std::min(src.size(), limit));
@@ -353,7 +371,9 @@ TEST_CASE("filter: an error result raises event(reading|error) with the filter's
   CHECK(evs[0].second == errc::filter_failed);
 
   // A filter with error(): its own code. A frame longer than the maximum.
-  auto [c, d] = bufev::make_pair(io.get_executor());
+  auto cd_pair = bufev::make_pair(io.get_executor());
+  auto& c = cd_pair.first;
+  auto& d = cd_pair.second;
   auto fd = make_filter_bufferevent(std::move(d), filters::length_prefix{16});
   std::vector<std::pair<events, std::error_code>> evs2;
   fd->setcb(nullptr, nullptr, [&](auto&, events e, std::error_code ec) { evs2.emplace_back(e, ec); });
@@ -369,7 +389,9 @@ TEST_CASE("filter: an error result raises event(reading|error) with the filter's
 TEST_CASE("filter: framing: a stream that ends inside a frame is an error, not a hang",
           "[filter][framing][eof]") {
   asio::io_context io;
-  auto [a, b] = bufev::make_pair(io.get_executor());
+  auto ab_pair = bufev::make_pair(io.get_executor());
+  auto& a = ab_pair.first;
+  auto& b = ab_pair.second;
   auto fb = make_filter_bufferevent(std::move(b), filters::length_prefix{});
   std::vector<std::pair<events, std::error_code>> evs;
   fb->setcb(nullptr, nullptr, [&](auto&, events e, std::error_code ec) { evs.emplace_back(e, ec); });
@@ -388,7 +410,9 @@ TEST_CASE("filter: framing: a stream that ends inside a frame is an error, not a
 TEST_CASE("rule 13: flush on a filter runs the filter in that mode, then flushes the lower one",
           "[filter][rule13]") {
   asio::io_context io;
-  auto [a, b] = bufev::make_pair(io.get_executor());
+  auto ab_pair = bufev::make_pair(io.get_executor());
+  auto& a = ab_pair.first;
+  auto& b = ab_pair.second;
   std::vector<flush_mode> modes;
   auto in = [](auto& src, auto& dst, std::size_t limit, flush_mode) {
     bufev::detail::move_bytes(src, dst, std::min(src.size(), limit));
@@ -432,7 +456,9 @@ TEST_CASE("rule 8: filter write timeout runs only while output is pending below 
           "[filter][rule8][timeout]") {
   using tpair = pair_bufferevent<manual_timers>;
   asio::io_context io;
-  auto [a, b] = bufev::make_pair<tpair>(io.get_executor());
+  auto ab_pair = bufev::make_pair<tpair>(io.get_executor());
+  auto& a = ab_pair.first;
+  auto& b = ab_pair.second;
   auto fa = make_filter_bufferevent<manual_timers>(std::move(a), filters::identity{});
   std::vector<events> evs;
   fa->setcb(nullptr, nullptr, [&](auto&, events e, std::error_code ec) {
@@ -478,7 +504,9 @@ TEST_CASE("rule 8: filter read timeout fires while reading is enabled and idle",
           "[filter][rule8][timeout]") {
   using tpair = pair_bufferevent<manual_timers>;
   asio::io_context io;
-  auto [a, b] = bufev::make_pair<tpair>(io.get_executor());
+  auto ab_pair = bufev::make_pair<tpair>(io.get_executor());
+  auto& a = ab_pair.first;
+  auto& b = ab_pair.second;
   auto fb = make_filter_bufferevent<manual_timers>(std::move(b), filters::identity{});
   std::vector<events> evs;
   fb->setcb([](auto& bev) { (void)take_all(bev); }, nullptr,
@@ -503,7 +531,9 @@ TEST_CASE("rule 8: filter read timeout fires while reading is enabled and idle",
 TEST_CASE("filter: graceful close through a stack delivers every trailer before EOF",
           "[filter][stack][close]") {
   asio::io_context io;
-  auto [a, b] = bufev::make_pair(io.get_executor());
+  auto ab_pair = bufev::make_pair(io.get_executor());
+  auto& a = ab_pair.first;
+  auto& b = ab_pair.second;
   // Sender: trailer_on_finish has no output trailer, so use a filter that writes one.
   auto fin_out = [](auto& src, auto& dst, std::size_t limit, flush_mode m) {
     bufev::detail::move_bytes(src, dst, std::min(src.size(), limit));
@@ -544,7 +574,9 @@ TEST_CASE("filter: graceful close through a stack delivers every trailer before 
 TEST_CASE("filter: output stops at the lower write high mark and resumes as it drains",
           "[filter][watermark]") {
   asio::io_context io;
-  auto [a, b] = bufev::make_pair(io.get_executor());
+  auto ab_pair = bufev::make_pair(io.get_executor());
+  auto& a = ab_pair.first;
+  auto& b = ab_pair.second;
   REQUIRE_FALSE(a->setwatermark(direction::write, 0, 1000));
   auto fa = make_filter_bufferevent(std::move(a), filters::identity{});
   fa->output();
@@ -605,7 +637,9 @@ struct hello_filter {
 TEST_CASE("filter: hooks for stateful filters: output without input, connected event",
           "[filter][hooks]") {
   asio::io_context io;
-  auto [a, b] = bufev::make_pair(io.get_executor());
+  auto ab_pair = bufev::make_pair(io.get_executor());
+  auto& a = ab_pair.first;
+  auto& b = ab_pair.second;
   auto fa = make_filter_bufferevent(std::move(a), hello_filter{});
   auto fb = make_filter_bufferevent(std::move(b), hello_filter{});
   std::vector<events> ea, eb;
@@ -627,7 +661,9 @@ TEST_CASE("filter: locked stacks share one lock with the bufferevent below",
           "[filter][lock]") {
   asio::io_context io;
   using lpair = pair_bufferevent<locked>;
-  auto [a, b] = bufev::make_pair<lpair>(io.get_executor());
+  auto ab_pair = bufev::make_pair<lpair>(io.get_executor());
+  auto& a = ab_pair.first;
+  auto& b = ab_pair.second;
   auto top = make_stack<locked>(std::move(a), filters::identity{}, filters::identity{});
   auto& low = top->lowest_layer();
   // The mutex is shared: while this thread holds the top's lock, another thread

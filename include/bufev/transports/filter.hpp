@@ -211,12 +211,16 @@ class filter_transport {
     else if constexpr (std::is_same_v<typename Lower::handler_type, filter_link>) lower_->handler() = filter_link{};
   }
 
+  // Entered once per callback of the lower layer. "Closed" is tested as "the
+  // lower layer is gone" (close and close_gracefully both drop it): testing
+  // the atomic `closed()` here makes g++ 12 -O3 report a bogus
+  // -Wstringop-overflow through the void* link.
   template <class Up>
   static void lower_read(void* p) {
     Up& up = *static_cast<Up*>(p);
     detail::ref_ptr<Up> keep(&up);
     std::lock_guard g(up.lock_state());
-    if (!up.closed()) up.transport_.run_input(up, flush_mode::normal);
+    if (up.transport_.lower_) up.transport_.run_input(up, flush_mode::normal);
   }
 
   template <class Up>
@@ -224,9 +228,9 @@ class filter_transport {
     Up& up = *static_cast<Up*>(p);
     detail::ref_ptr<Up> keep(&up);
     std::lock_guard g(up.lock_state());
-    if (up.closed()) return;
+    if (!up.transport_.lower_) return;
     up.transport_.run_output(up, flush_mode::normal);
-    if (!up.closed()) up.transport_write_progress(true);
+    if (up.transport_.lower_) up.transport_write_progress(true);
   }
 
   template <class Up>
@@ -234,8 +238,8 @@ class filter_transport {
     Up& up = *static_cast<Up*>(p);
     detail::ref_ptr<Up> keep(&up);
     std::lock_guard g(up.lock_state());
-    if (up.closed()) return;
     auto& t = up.transport_;
+    if (!t.lower_) return;
     what = detail::filter_on_lower_event(t.filter_, what, ec);
     if (any(what, events::eof) && any(what, events::reading)) {
       // End of input reaches the filter as `finished` first; EOF is forwarded
@@ -244,10 +248,10 @@ class filter_transport {
       what &= ~(events::eof | events::reading);
     }
     if (what != events::none) up.transport_event(what, ec);
-    if (up.closed()) return;
+    if (!t.lower_) return;
     if (any(what, events::connected) && detail::filter_output_pending(t.filter_))
       t.run_output(up, flush_mode::normal);
-    if (!up.closed() && t.eof_ == eof_state::pending) t.run_input(up, flush_mode::normal);
+    if (t.lower_ && t.eof_ == eof_state::pending) t.run_input(up, flush_mode::normal);
   }
 
   // ---- scheduling ------------------------------------------------------------
@@ -378,11 +382,17 @@ class filter_transport {
 
   template <class Up>
   bool run_output(Up& up, flush_mode mode) {
-    if (out_busy_) {  // re-entered (a callback, the filter writing to itself)
+    // Re-entered from a callback of this loop, or by the filter writing to its
+    // own bufferevent: the running loop goes on. An explicit flush/finished
+    // (flush() or close_gracefully() from a write callback) must be done before
+    // the lower layer is flushed, so it runs now, unless the filter itself is
+    // on the stack.
+    if (out_busy_ && (mode == flush_mode::normal || in_output_filter_)) {
       out_again_ = true;
       if (mode > out_again_mode_) out_again_mode_ = mode;
       return false;
     }
+    const bool nested = out_busy_;
     out_busy_ = true;
     bool processed = false;
     for (;;) {
@@ -392,7 +402,7 @@ class filter_transport {
       if (!out_again_ || up.closed()) break;
       mode = out_again_mode_;
     }
-    out_busy_ = false;
+    out_busy_ = nested;
     if (!up.closed()) up.transport_write_progress(processed);
     return processed;
   }
@@ -419,7 +429,9 @@ class filter_transport {
       filter_result r;
       {
         typename Up::io_scope scope(up);
+        in_output_filter_ = true;
         r = filter_.filter_output(src, dst, limit, mode);
+        in_output_filter_ = false;
       }
       const std::size_t consumed = src_before > src.size() ? src_before - src.size() : 0;
       const std::size_t produced = dst.size() > dst_before ? dst.size() - dst_before : 0;
@@ -451,6 +463,7 @@ class filter_transport {
   bool in_again_ = false;
   bool out_busy_ = false;
   bool out_again_ = false;
+  bool in_output_filter_ = false;
   bool failed_ = false;
   flush_mode out_again_mode_ = flush_mode::normal;
 };
