@@ -20,6 +20,7 @@
 #include <asio/any_io_executor.hpp>
 #include <asio/error.hpp>
 #include <asio/execution.hpp>
+#include <asio/io_context.hpp>
 #include <asio/post.hpp>
 
 #include <bufev/buffers/concepts.hpp>
@@ -525,6 +526,7 @@ class basic_bufferevent {
         ex_(std::move(ex)),
         post_ex_(asio::prefer(asio::require(ex_, asio::execution::blocking.never),
                               asio::execution::relationship.fork)),
+        io_post_ex_(io_context_post_executor(ex_)),
         handler_(std::move(h)),
         max_single_read_(detail::default_max_single_read<Transport>()),
         max_single_write_(detail::default_max_single_write<Transport>()) {
@@ -647,7 +649,10 @@ class basic_bufferevent {
   /// post skips the type-erased require/prefer calls of asio::post.
   template <class F>
   void post(F&& f) {
-    post_ex_.execute(std::forward<F>(f));
+    // An io_context executor (the common case) is posted to without type
+    // erasure: one handler allocation (recycled) instead of two.
+    if (io_post_ex_) asio::execution::execute(*io_post_ex_, std::forward<F>(f));
+    else asio::execution::execute(post_ex_, std::forward<F>(f));
   }
 
   /// Collects deferred callbacks raised while a transport works inside a
@@ -972,6 +977,17 @@ class basic_bufferevent {
   output_buffer_type output_;
   executor_type ex_;
   executor_type post_ex_;  // ex_ with blocking.never and relationship.fork
+  using io_post_executor = decltype(asio::prefer(
+      asio::require(std::declval<asio::io_context::executor_type>(), asio::execution::blocking.never),
+      asio::execution::relationship.fork));
+  std::optional<io_post_executor> io_post_ex_;
+
+  static std::optional<io_post_executor> io_context_post_executor(const executor_type& ex) {
+    if (const auto* io = ex.template target<asio::io_context::executor_type>())
+      return asio::prefer(asio::require(*io, asio::execution::blocking.never),
+                          asio::execution::relationship.fork);
+    return std::nullopt;
+  }
   [[no_unique_address]] handler_storage handler_;
   [[no_unique_address]] watermark_policy marks_;
   [[no_unique_address]] typename locking_policy::state lock_;
