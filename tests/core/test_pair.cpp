@@ -10,29 +10,21 @@
 #include <asio/io_context.hpp>
 
 #include "support/catch.hpp"
+#include "support/data.hpp"
 #include "support/drive.hpp"
 
 using namespace bufev;
 using bufev::test::drain_ready;
 using bufev::test::run_until;
+using bufev::test::pattern;
+using bufev::test::take_all;
 
 namespace {
 
 using pair_t = pair_bufferevent<>;
 using immediate_pair_t = pair_bufferevent<immediate_callbacks>;
 
-std::string pattern(std::size_t n) {
-  std::string s(n, '\0');
-  for (std::size_t i = 0; i < n; ++i) s[i] = static_cast<char>('a' + (i * 7 + i / 13) % 26);
-  return s;
-}
 
-template <class Bev>
-std::string take_all(Bev& b) {
-  std::string s(b.input().size(), '\0');
-  s.resize(b.read(s.data(), s.size()));
-  return s;
-}
 
 struct event_log {
   std::vector<std::pair<events, std::error_code>> items;

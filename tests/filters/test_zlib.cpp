@@ -18,6 +18,7 @@
 #include <asio/io_context.hpp>
 
 #include "support/catch.hpp"
+#include "support/data.hpp"
 #include "support/drive.hpp"
 
 using namespace bufev;
@@ -26,6 +27,7 @@ using bufev::filters::zlib_format;
 using bufev::filters::zlib_options;
 using bufev::test::drain_ready;
 using bufev::test::run_until;
+using bufev::test::take_all;
 
 namespace {
 
@@ -91,12 +93,6 @@ std::string sys_inflate(const std::string& comp, zlib_format f) {
   return out;
 }
 
-template <class Bev>
-std::string take_all(Bev& b) {
-  std::string s(b.input().size(), '\0');
-  s.resize(b.read(s.data(), s.size()));
-  return s;
-}
 
 // Compresses `data` through a zlib filter bufferevent over a pair, written in
 // `piece`-sized writes, then flush(finished); returns what reached the partner.

@@ -15,11 +15,14 @@
 #include <asio/write.hpp>
 
 #include "support/catch.hpp"
+#include "support/data.hpp"
 #include "support/drive.hpp"
 
 using namespace bufev;
 using bufev::test::drain_ready;
 using bufev::test::run_until;
+using bufev::test::pattern;
+using bufev::test::take_all;
 using tcp = asio::ip::tcp;
 using namespace std::chrono_literals;
 
@@ -36,18 +39,7 @@ struct completion {
   static constexpr const char* name = "completion";
 };
 
-std::string pattern(std::size_t n, std::size_t offset = 0) {
-  std::string s(n, '\0');
-  for (std::size_t i = 0; i < n; ++i) s[i] = static_cast<char>('a' + ((i + offset) * 7 + (i + offset) / 13) % 26);
-  return s;
-}
 
-template <class Bev>
-std::string take_all(Bev& b) {
-  std::string s(b.input().size(), '\0');
-  s.resize(b.read(s.data(), s.size()));
-  return s;
-}
 
 /// A listening socket on 127.0.0.1 (or ::1) with an ephemeral port.
 struct listener {
