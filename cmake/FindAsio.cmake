@@ -15,5 +15,9 @@ if(Asio_FOUND AND NOT TARGET Asio::Asio)
   set_target_properties(Asio::Asio PROPERTIES
     INTERFACE_INCLUDE_DIRECTORIES "${Asio_INCLUDE_DIR}"
     INTERFACE_COMPILE_DEFINITIONS "ASIO_STANDALONE")
+  if(WIN32)
+    # Asio's Windows backend (IOCP, Winsock); MSVC links these by #pragma, mingw does not.
+    set_property(TARGET Asio::Asio PROPERTY INTERFACE_LINK_LIBRARIES ws2_32 mswsock)
+  endif()
 endif()
 mark_as_advanced(Asio_INCLUDE_DIR)

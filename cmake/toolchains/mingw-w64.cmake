@@ -40,10 +40,9 @@ endif()
 set(Asio_INCLUDE_DIR "${BUFEV_MINGW_HOST_INCLUDE}" CACHE PATH "Asio headers (mingw build)")
 set(BUFEV_CATCH2_INCLUDE_DIR "${BUFEV_MINGW_HOST_INCLUDE}" CACHE PATH "Catch2 v2 header (mingw build)")
 
-# Windows 10 API level (Asio warns without one); Winsock libraries; static runtime so
-# the .exe files run under wine without the mingw DLLs on its path.
+# Windows 10 API level (Asio warns without one); static runtime so the .exe files run
+# under wine without the mingw DLLs on its path. (Asio::Asio links ws2_32 and mswsock.)
 set(CMAKE_CXX_FLAGS_INIT "-D_WIN32_WINNT=0x0A00")
-set(CMAKE_CXX_STANDARD_LIBRARIES_INIT "-lws2_32 -lmswsock")
 set(CMAKE_EXE_LINKER_FLAGS_INIT "-static")
 
 # add_test and catch_discover_tests run the .exe files through wine.

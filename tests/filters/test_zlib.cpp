@@ -356,21 +356,8 @@ namespace {
 using stack_top = decltype(make_stack(std::declval<bufferevent_ptr<pair_t>>(), filters::length_prefix{},
                                       filters::zlib{}, filters::identity{}));
 
-std::size_t stress_bytes() {
-  if (const char* e = std::getenv("BUFEV_FILTER_STRESS_MIB")) return std::strtoul(e, nullptr, 10) << 20;
-  // 256 MiB takes about 2 s in a Debug build; sanitizers are ~10x slower.
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-  return std::size_t{32} << 20;
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
-  return std::size_t{32} << 20;
-#else
-  return std::size_t{256} << 20;
-#endif
-#else
-  return std::size_t{256} << 20;
-#endif
-}
+// 256 MiB takes about 2 s in a Debug build; sanitizers are ~10x slower.
+std::size_t stress_bytes() { return bufev::test::stress_bytes(256, 32, "BUFEV_FILTER_STRESS_MIB"); }
 }  // namespace
 
 TEST_CASE("filter stack: framing | zlib | identity over a pair moves data with checksums under backpressure",

@@ -8,8 +8,9 @@
 // Every segment from head_ to lwd_ ("last with data") holds at least one byte; the
 // segments after lwd_ are empty owned segments made by prepare/reserve/expand or kept
 // by a drain. Bytes are appended into lwd_'s free space, then into the trailing
-// segments, then into a new segment. One freed segment is kept as a spare so add/drain
-// loops do not call malloc.
+// segments, then into a new segment. Freed segments go to a small per-thread cache
+// (detail::segment_cache) that new segments come from, so add/drain loops and data
+// moving from one buffer into another do not call malloc.
 //
 // Operations in flight: the bufferevent core freezes the output's front while an
 // async write of data() is in flight and the input's back while a read into
@@ -66,8 +67,16 @@ struct file_region {
 struct evbuffer_memory {
   std::size_t segments = 0;   ///< segments in the chain, empty ones included
   std::size_t allocated = 0;  ///< bytes allocated by the buffer: headers, owned storage,
-                              ///< read-in file regions, the spare segment
+                              ///< read-in file regions
   std::size_t used = 0;       ///< bytes of data (== size())
+};
+
+/// The calling thread's cache of freed segments (see evbuffer::thread_cache_stats).
+struct segment_cache_stats {
+  std::size_t segments = 0;  ///< segments held now
+  std::size_t bytes = 0;     ///< bytes held now (whole allocations)
+  std::uint64_t hits = 0;    ///< segment allocations served from the cache
+  std::uint64_t misses = 0;  ///< segment allocations that called operator new
 };
 
 /// libevent's evbuffer: a chain of segments with zero-copy moves between buffers.
@@ -106,7 +115,7 @@ class evbuffer {
     free_chain();
   }
 
-  /// Moves the data (segments, spare). The observer, change callbacks, callback
+  /// Moves the data (segments). The observer, change callbacks, callback
   /// deferral and freeze flags stay with the object they were set on: the new buffer
   /// starts with none, `o` keeps its own. `o` is left empty and its observer and
   /// callbacks see the bytes leave ({size, 0, size}). A pending reserve/prepare of `o`
@@ -119,7 +128,7 @@ class evbuffer {
     if (this == &o) return *this;
     const std::size_t orig = size_;
     free_chain();
-    head_ = tail_ = lwd_ = spare_ = nullptr;
+    head_ = tail_ = lwd_ = nullptr;
     size_ = 0;
     take_data(o);
     if (orig || size_) notify(orig, size_, orig);
@@ -163,18 +172,28 @@ class evbuffer {
       m.allocated += detail::segment_header;
       if (s->kind == segment_kind::owned || (s->kind == segment_kind::file && s->buf)) m.allocated += s->cap;
     }
-    if (spare_) m.allocated += detail::segment_header + spare_->cap;
     return m;
   }
 
-  /// Frees the spare segment and reserved empty segments (unless a reserve/prepare is
-  /// pending).
+  /// Frees reserved empty segments (unless a reserve/prepare is pending). They go to
+  /// the thread's segment cache; trim_thread_cache() returns that to the allocator.
   void shrink_to_fit() noexcept {
     if (wstate_ == wstate::none) drop_trailing_empties();
-    if (spare_) {
-      detail::destroy_segment(spare_);
-      spare_ = nullptr;
-    }
+  }
+
+  /// Counters of the calling thread's segment cache. Every thread keeps the owned
+  /// segments it frees (any buffer's), up to 1 MiB, and takes new segments from them;
+  /// the cache is freed when the thread exits.
+  static segment_cache_stats thread_cache_stats() noexcept {
+    const detail::segment_cache* c = detail::segment_cache::local();
+    if (!c) return {};
+    const auto k = c->counters();
+    return {k.segments, k.bytes, k.hits, k.misses};
+  }
+
+  /// Frees the calling thread's cached segments now.
+  static void trim_thread_cache() noexcept {
+    if (detail::segment_cache* c = detail::segment_cache::local()) c->trim();
   }
 
   // ---- appending and prepending -------------------------------------------------------------
@@ -640,24 +659,27 @@ class evbuffer {
     if (len == 0) return start;
     const auto* w = static_cast<const unsigned char*>(what);
     const std::size_t last_start = end - len;
+    const unsigned char first = w[0];
     cursor c = seek(start);
-    while (c.seg && c.pos <= last_start) {
+    std::size_t i = c.pos - c.base;  // index in c.seg
+    while (c.seg && c.base + i <= last_start) {
       segment* s = c.seg;
       if (!s->buf) [[unlikely]]
         ensure_or_terminate(s);
       const unsigned char* d = s->data();
-      const std::size_t i = c.pos - c.base;
+      // Candidates in this segment start before lim; those before fit end within it.
       const std::size_t lim = std::min(s->off, last_start - c.base + 1);
-      if (i < lim) {
-        if (const void* hit = std::memchr(d + i, w[0], lim - i)) {
-          const std::size_t hi = static_cast<std::size_t>(static_cast<const unsigned char*>(hit) - d);
-          if (matches_at(s, hi, w, len)) return c.base + hi;
-          c.pos = c.base + hi + 1;
-          continue;
-        }
+      const std::size_t fit = s->off >= len ? s->off - len + 1 : 0;
+      while (i < lim) {
+        const auto* hit = static_cast<const unsigned char*>(std::memchr(d + i, first, lim - i));
+        if (!hit) break;
+        const std::size_t hi = static_cast<std::size_t>(hit - d);
+        if (hi < fit ? std::memcmp(hit + 1, w + 1, len - 1) == 0 : matches_at(s, hi, w, len))
+          return c.base + hi;
+        i = hi + 1;
       }
       c.base += s->off;
-      c.pos = c.base;
+      i = 0;
       c.seg = s == lwd_ ? nullptr : s->next;
     }
     return npos;
@@ -943,8 +965,6 @@ class evbuffer {
   /// Partial segments up to this size are copied by add_buffer/remove_buffer rather
   /// than relinked or shared.
   static constexpr std::size_t small_copy_max = 2048;
-  /// Largest freed segment kept as the spare.
-  static constexpr std::size_t spare_max = 256 * 1024;
   /// lwd_ is moved to the start of its segment to make room when it holds at most this.
   static constexpr std::size_t realign_max = 2048;
 
@@ -963,14 +983,8 @@ class evbuffer {
 
   bool reserved_in(const segment* s) const noexcept { return wstate_ != wstate::none && wstart_ == s; }
 
-  /// An owned segment for at least `need` bytes: the spare if big enough, else a new
-  /// allocation of at least max(need, want). Throws std::bad_alloc.
-  segment* new_owned(std::size_t need, std::size_t want) {
-    if (spare_ && spare_->cap >= need) {
-      segment* s = spare_;
-      spare_ = nullptr;
-      return s;
-    }
+  /// An owned segment for at least max(need, want) bytes. Throws std::bad_alloc.
+  static segment* new_owned(std::size_t need, std::size_t want) {
     return detail::new_owned_segment(detail::owned_capacity_for(std::max(need, want)));
   }
 
@@ -981,22 +995,8 @@ class evbuffer {
     return std::min(2 * total, detail::segment_auto_max) - detail::segment_header;
   }
 
-  /// Drops the chain's hold on s; a freed owned segment may become the spare.
-  void release(segment* s) noexcept {
-    if (--s->refs != 0) return;
-    if (s->kind == segment_kind::owned && s->cap <= spare_max) {
-      s->next = nullptr;
-      s->misalign = s->off = 0;
-      s->refs = 1;
-      if (!spare_) {
-        spare_ = s;
-        return;
-      }
-      if (s->cap > spare_->cap) std::swap(s, spare_);
-      s->refs = 0;
-    }
-    detail::destroy_segment(s);
-  }
+  /// Drops the chain's hold on s (a freed owned segment goes to the thread's cache).
+  static void release(segment* s) noexcept { detail::release_segment(s); }
 
   void free_chain() noexcept {
     for (segment* s = head_; s;) {
@@ -1004,14 +1004,12 @@ class evbuffer {
       detail::release_segment(s);
       s = nx;
     }
-    if (spare_) detail::destroy_segment(spare_);
   }
 
   void take_data(evbuffer& o) noexcept {
     head_ = std::exchange(o.head_, nullptr);
     tail_ = std::exchange(o.tail_, nullptr);
     lwd_ = std::exchange(o.lwd_, nullptr);
-    spare_ = std::exchange(o.spare_, nullptr);
     size_ = std::exchange(o.size_, 0);
     maybe_files_ = std::exchange(o.maybe_files_, false);
     wstate_ = wstate::none;
@@ -1077,7 +1075,6 @@ class evbuffer {
       segment* part = last ? last->next : head_;
       try {
         if (rest <= small_copy_max && !part->file_backed()) {
-          // Sized for the piece: the spare may be large, and this goes to dst.
           piece = detail::new_owned_segment(detail::owned_capacity_for(rest));
           std::memcpy(piece->buf, part->data(), rest);
           piece->off = rest;
@@ -1112,9 +1109,6 @@ class evbuffer {
     } else {
       dst.link_after_lwd(first, chain_last, n);
     }
-    // Segments went to dst, which will free them as it drains, while we will need
-    // new ones: take dst's spare so a move/drain pipeline does not call malloc.
-    if (!spare_ && dst.spare_) spare_ = std::exchange(dst.spare_, nullptr);
     return n;
   }
 
@@ -1436,7 +1430,6 @@ class evbuffer {
   segment* head_ = nullptr;
   segment* tail_ = nullptr;
   segment* lwd_ = nullptr;  ///< last segment with data (null: empty)
-  segment* spare_ = nullptr;
   std::size_t size_ = 0;
   segment* wstart_ = nullptr;  ///< first segment of the pending reservation
   std::size_t wsize_ = 0;      ///< prepared: bytes; reserved: extents

@@ -35,6 +35,7 @@
 #include <bufev/policies/deferral.hpp>
 #include <bufev/policies/locking.hpp>
 #include <bufev/policies/policy_set.hpp>
+#include <bufev/policies/rate_limit.hpp>
 #include <bufev/policies/timers.hpp>
 #include <bufev/policies/watermarks.hpp>
 #include <bufev/transports/concepts.hpp>
@@ -124,6 +125,8 @@ class basic_bufferevent {
       detail::select_policy_t<detail::deferral_category, immediate_callbacks, Policies...>;
   using locking_policy = detail::select_policy_t<detail::locking_category, unlocked, Policies...>;
   using timer_policy = detail::select_policy_t<detail::timers_category, steady_timers, Policies...>;
+  using rate_limit_policy =
+      detail::select_policy_t<detail::rate_limit_category, no_rate_limit, Policies...>;
   using handler_type = typename handler_policy::type;
   using clock_type = typename timer_policy::clock_type;
   using duration = typename clock_type::duration;
@@ -304,6 +307,13 @@ class basic_bufferevent {
   std::size_t max_single_read() const noexcept { return max_single_read_; }
   std::size_t max_single_write() const noexcept { return max_single_write_; }
 
+  /// Token buckets and groups (`rate_limited` policy; policies/rate_limit.hpp).
+  auto rate_limit() noexcept
+    requires rate_limit_policy::enabled
+  {
+    return rate_limiter<basic_bufferevent, rate_limit_state>(*this, rate_);
+  }
+
   // ---- callbacks -------------------------------------------------------------
 
   /// The handler object (for dynamic callbacks: the set of callables).
@@ -400,6 +410,7 @@ class basic_bufferevent {
       disarm(timeouts_->read);
       disarm(timeouts_->write);
     }
+    if constexpr (rate_limit_policy::enabled) rate_.close(*this);
     transport_reading_ = transport_writing_ = false;
     transport_.close(*this);
   }
@@ -519,6 +530,8 @@ class basic_bufferevent {
   friend typename detail::transport_helper<Transport>::type;
   friend class detail::ref_ptr<basic_bufferevent>;
   friend class bufferevent_ptr<basic_bufferevent>;
+  using rate_limit_state = typename rate_limit_policy::template state<basic_bufferevent, timer_policy>;
+  friend rate_limit_state;
 
   template <class... TransportArgs>
   basic_bufferevent(create_tag, handler_storage h, executor_type ex, TransportArgs&&... args)
@@ -574,9 +587,14 @@ class basic_bufferevent {
     std::size_t n = max_single_read_;
     const std::size_t high = marks_.read_marks().high;
     if (high) n = std::min(n, high > input_.size() ? high - input_.size() : 0);
+    if constexpr (rate_limit_policy::enabled) n = rate_.budget(0, n);
     return n;
   }
-  std::size_t write_budget() const noexcept { return std::min(max_single_write_, output_.size()); }
+  std::size_t write_budget() const noexcept {
+    const std::size_t n = std::min(max_single_write_, output_.size());
+    if constexpr (rate_limit_policy::enabled) return rate_.budget(1, n);
+    else return n;
+  }
 
   bool reading_active() const noexcept { return transport_reading_; }
   bool writing_active() const noexcept { return transport_writing_; }
@@ -598,6 +616,7 @@ class basic_bufferevent {
   void transport_read_done(std::size_t n) {
     if (closed_ || n == 0) return;
     touch_timeout(direction::read);
+    if constexpr (rate_limit_policy::enabled) rate_.consumed(*this, 0, n);
     check_read_high();
     if (input_.size() >= marks_.read_marks().low) {
       if constexpr (deferred) { pending_.read = true; post_pending(); }
@@ -609,6 +628,7 @@ class basic_bufferevent {
   void transport_wrote(std::size_t n) {
     if (closed_ || n == 0) return;
     touch_timeout(direction::write);
+    if constexpr (rate_limit_policy::enabled) rate_.consumed(*this, 1, n);
     check_writability();
     update_write();
     if (output_.size() <= marks_.write_marks().low) {
@@ -995,6 +1015,7 @@ class basic_bufferevent {
   std::unique_ptr<detail::timeout_state<timer_policy>> timeouts_;
   [[no_unique_address]] std::conditional_t<thread_safe, std::unique_ptr<inbox>, std::tuple<>> inbox_{};
   [[no_unique_address]] std::conditional_t<thread_safe, std::once_flag, std::tuple<>> inbox_once_{};
+  [[no_unique_address]] rate_limit_state rate_;
   std::size_t max_single_read_;
   std::size_t max_single_write_;
   pending_calls pending_{};

@@ -12,6 +12,7 @@ struct watermarks_category {};
 struct deferral_category {};
 struct locking_category {};
 struct timers_category {};
+struct rate_limit_category {};
 struct handler_category {};
 
 template <class P>
@@ -37,6 +38,7 @@ inline constexpr bool known_category_v =
     std::is_same_v<typename P::policy_category, deferral_category> ||
     std::is_same_v<typename P::policy_category, locking_category> ||
     std::is_same_v<typename P::policy_category, timers_category> ||
+    std::is_same_v<typename P::policy_category, rate_limit_category> ||
     std::is_same_v<typename P::policy_category, handler_category>;
 
 }  // namespace bufev::detail

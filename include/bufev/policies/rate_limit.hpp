@@ -22,6 +22,7 @@
 #include <mutex>
 #include <optional>
 #include <system_error>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -80,19 +81,18 @@ inline rate_limit_config make_rate_limit_config(std::size_t read_rate, std::size
 
 namespace detail {
 
-struct rate_limit_category {};
-
 // 0 = read, 1 = write: both directions share every piece of logic.
 inline constexpr direction rl_dir[2] = {direction::read, direction::write};
 
 constexpr std::size_t rl_rate(const rate_limit_config& c, int d) noexcept { return d ? c.write_rate : c.read_rate; }
 constexpr std::size_t rl_burst(const rate_limit_config& c, int d) noexcept { return d ? c.write_burst : c.read_burst; }
 
-// The enumerator is looked up when the template is used, after the core
-// defined it.
-template <class R = suspend_reason>
-constexpr R rate_limit_reason() noexcept {
-  return R::rate_limit;
+// The enumerator is looked up when used with a bufferevent type, after the
+// core defined it.
+template <class Bev>
+constexpr auto rate_limit_reason() noexcept {
+  using reason = std::conditional_t<sizeof(Bev) != 0, suspend_reason, void>;
+  return reason::rate_limit;
 }
 
 /// Read and write token counts, refilled by whole ticks since `last`.
@@ -103,8 +103,9 @@ struct token_bucket {
   time_point last{};
 
   static typename Clock::duration tick_of(const rate_limit_config& c) noexcept {
-    const auto t = std::chrono::duration_cast<typename Clock::duration>(c.tick);
-    return t > typename Clock::duration::zero() ? t : typename Clock::duration(1);
+    using dur = typename Clock::duration;
+    const auto t = std::chrono::duration_cast<dur>(c.tick);
+    return t > dur::zero() ? t : dur(1);
   }
 
   void init(const rate_limit_config& c, time_point now) noexcept {
@@ -520,8 +521,8 @@ class rate_limit_state final : public rate_limit_member {
       const bool want = self_[d] || group_suspended_[d];
       if (want == applied_[d]) continue;
       applied_[d] = want;
-      if (want) b.suspend(rl_dir[d], rate_limit_reason());
-      else b.unsuspend(rl_dir[d], rate_limit_reason());
+      if (want) b.suspend(rl_dir[d], rate_limit_reason<Bev>());
+      else b.unsuspend(rl_dir[d], rate_limit_reason<Bev>());
     }
   }
 
@@ -555,7 +556,6 @@ class rate_limit_state final : public rate_limit_member {
     sync(b);
   }
 
-  friend Bev;
   std::optional<rate_limit_config> cfg_;
   mutable token_bucket<clock_type> bucket_;
   std::unique_ptr<timer_type> timer_;
@@ -573,12 +573,12 @@ class rate_limit_state final : public rate_limit_member {
 /// User interface of a `rate_limited` bufferevent, from `bev.rate_limit()`.
 /// A light handle: get a new one whenever needed. Each call takes the
 /// bufferevent's lock.
-template <class Bev>
+template <class Bev, class State>
 class rate_limiter {
  public:
-  using group_type = typename Bev::rate_limit_state_type::group_type;
+  using group_type = typename State::group_type;
 
-  rate_limiter(Bev& b, typename Bev::rate_limit_state_type& s) noexcept : b_(b), s_(s) {}
+  rate_limiter(Bev& b, State& s) noexcept : b_(b), s_(s) {}
 
   /// Sets or changes this bufferevent's buckets (bufferevent_set_rate_limit).
   /// First time: the buckets start at the rate. Later: the balance is clipped
@@ -599,8 +599,8 @@ class rate_limiter {
   std::int64_t read_limit() const { return s_.limit(b_, 0); }
   std::int64_t write_limit() const { return s_.limit(b_, 1); }
   /// Most bytes the next read / write may move (bufferevent_get_max_to_read).
-  std::size_t max_to_read() const { return b_.rate_limit_budget(direction::read); }
-  std::size_t max_to_write() const { return b_.rate_limit_budget(direction::write); }
+  std::size_t max_to_read() const { return s_.budget(0, b_.max_single_read()); }
+  std::size_t max_to_write() const { return s_.budget(1, b_.max_single_write()); }
 
   /// Takes n bytes from (negative: gives to) the own bucket
   /// (bufferevent_decrement_read_limit), suspending or resuming as needed.
@@ -614,7 +614,7 @@ class rate_limiter {
 
  private:
   Bev& b_;
-  typename Bev::rate_limit_state_type& s_;
+  State& s_;
 };
 
 }  // namespace bufev

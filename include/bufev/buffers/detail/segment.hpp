@@ -16,6 +16,7 @@
 // may cover any byte before `misalign + off`, so only appends past the end are allowed.
 #pragma once
 
+#include <algorithm>
 #include <cerrno>
 #include <cstddef>
 #include <cstdint>
@@ -24,6 +25,20 @@
 #include <system_error>
 #include <type_traits>
 #include <utility>
+
+#if defined(__SANITIZE_ADDRESS__)
+#define BUFEV_DETAIL_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define BUFEV_DETAIL_ASAN 1
+#endif
+#endif
+#ifndef BUFEV_DETAIL_ASAN
+#define BUFEV_DETAIL_ASAN 0
+#endif
+#if BUFEV_DETAIL_ASAN
+#include <sanitizer/asan_interface.h>
+#endif
 
 #if defined(_WIN32)
 #include <io.h>
@@ -87,13 +102,167 @@ inline std::size_t owned_capacity_for(std::size_t need) {
   return total - segment_header;
 }
 
-/// One allocation: header followed by `cap` data bytes. Throws std::bad_alloc.
+// ---- the thread's segment cache -------------------------------------------------------
+//
+// Data often flows from one buffer into another (a pair moves A's output segments to
+// B's input, a filter copies into the next buffer), so segments are allocated in one
+// buffer and freed in another. A per-buffer spare cannot help there, and freeing and
+// allocating 64 KiB blocks makes glibc trim and refault the heap top. So freed owned
+// segments go to a small cache of the thread that frees them, by exact allocation
+// size, and new segments come from it. It is bounded (segment_cache_max_bytes), LIFO
+// (the most recently freed, cache-warm block is reused first) and emptied when the
+// thread exits; segments freed after that are deleted at once.
+
+/// Largest allocation (header included) the cache keeps: 256 KiB of data.
+inline constexpr std::size_t segment_cache_max_alloc = 256 * 1024 + segment_page;
+/// Bytes (allocations, headers included) one thread's cache keeps at most.
+inline constexpr std::size_t segment_cache_max_bytes = 1024 * 1024;
+
+/// Counters of the calling thread's cache (see evbuffer::segment_cache_stats).
+struct segment_cache_counters {
+  std::size_t segments = 0;  ///< segments held now
+  std::size_t bytes = 0;     ///< bytes held now (allocations, headers included)
+  std::uint64_t hits = 0;    ///< allocations served from the cache
+  std::uint64_t misses = 0;  ///< allocations that went to operator new
+};
+
+class segment_cache {
+ public:
+  // Totals are 512..4096 (powers of two: bins 0-3) or whole pages 2..65 (bins 4-67).
+  static constexpr std::size_t bins = 4 + segment_cache_max_alloc / segment_page - 1;
+
+  constexpr segment_cache() noexcept = default;
+  segment_cache(const segment_cache&) = delete;
+  segment_cache& operator=(const segment_cache&) = delete;
+  ~segment_cache() {
+    trim();
+    dead_ = true;
+  }
+
+  /// The calling thread's cache, or null once it has been destroyed (thread exit).
+  static segment_cache* local() noexcept {
+    if (dead_) [[unlikely]]
+      return nullptr;
+    return &instance_;
+  }
+
+  /// A block of at least `total` bytes (a size owned_capacity_for makes), or null.
+  /// Page-sized requests may get a block up to 1/16 larger; `total` is set to the
+  /// size of the block returned.
+  void* take(std::size_t& total) noexcept {
+    if (!cacheable(total)) return nullptr;
+    const std::size_t b0 = bin_of(total);
+    const std::size_t b1 = std::min(b0 + (b0 >= 4 ? (b0 - 2) / 16 : 0), bins - 1);
+    for (std::size_t b = b0; b <= b1; ++b) {
+      if (block* h = head_[b]) {
+        total = total_of(b);
+        unpoison(h, total);
+        head_[b] = h->next;
+        bytes_ -= total;
+        --count_;
+        ++c_hits_;
+        return h;
+      }
+    }
+    ++c_misses_;
+    return nullptr;
+  }
+
+  /// Keeps a freed block of `total` bytes; false if it does not fit (caller frees).
+  bool put(void* p, std::size_t total) noexcept {
+    if (!cacheable(total) || bytes_ + total > segment_cache_max_bytes) return false;
+    const std::size_t b = bin_of(total);
+    auto* h = static_cast<block*>(p);
+    h->next = head_[b];
+    head_[b] = h;
+    bytes_ += total;
+    ++count_;
+    poison(h, total);
+    return true;
+  }
+
+  /// Frees every cached block.
+  void trim() noexcept {
+    for (std::size_t b = 0; b < bins; ++b) {
+      const std::size_t total = total_of(b);
+      while (block* h = head_[b]) {
+        unpoison(h, total);
+        head_[b] = h->next;
+        ::operator delete(static_cast<void*>(h));
+      }
+    }
+    bytes_ = count_ = 0;
+  }
+
+  segment_cache_counters counters() const noexcept { return {count_, bytes_, c_hits_, c_misses_}; }
+
+ private:
+  struct block {
+    block* next;
+  };
+
+  /// Sizes owned_capacity_for makes, up to the largest cached one.
+  static constexpr bool cacheable(std::size_t total) noexcept {
+    if (total > segment_cache_max_alloc || total < segment_min_alloc) return false;
+    if (total > segment_page) return total % segment_page == 0;
+    return (total & (total - 1)) == 0;
+  }
+  static constexpr std::size_t bin_of(std::size_t total) noexcept {
+    if (total > segment_page) return total / segment_page + 2;
+    std::size_t b = 0;
+    for (std::size_t t = segment_min_alloc; t < total; t <<= 1) ++b;
+    return b;
+  }
+  static constexpr std::size_t total_of(std::size_t b) noexcept {
+    return b < 4 ? segment_min_alloc << b : (b - 2) * segment_page;
+  }
+
+  // A cached block is free memory: under ASan, touching it (but its link) is an error.
+  static void poison([[maybe_unused]] block* h, [[maybe_unused]] std::size_t total) noexcept {
+#if BUFEV_DETAIL_ASAN
+    ASAN_POISON_MEMORY_REGION(reinterpret_cast<char*>(h) + sizeof(block), total - sizeof(block));
+#endif
+  }
+  static void unpoison([[maybe_unused]] block* h, [[maybe_unused]] std::size_t total) noexcept {
+#if BUFEV_DETAIL_ASAN
+    ASAN_UNPOISON_MEMORY_REGION(reinterpret_cast<char*>(h) + sizeof(block), total - sizeof(block));
+#endif
+  }
+
+  block* head_[bins] = {};
+  std::size_t bytes_ = 0;
+  std::size_t count_ = 0;
+  std::uint64_t c_hits_ = 0;
+  std::uint64_t c_misses_ = 0;
+
+  static thread_local segment_cache instance_;
+  // Trivially destructible, so it can still be read after instance_ is destroyed.
+  static constinit thread_local bool dead_;
+};
+
+inline thread_local segment_cache segment_cache::instance_;
+inline constinit thread_local bool segment_cache::dead_ = false;
+
+/// One allocation: header followed by `cap` data bytes (a capacity made by
+/// owned_capacity_for). Reuses a block of the thread's cache when it can. Throws
+/// std::bad_alloc.
 inline segment* new_owned_segment(std::size_t cap) {
-  void* mem = ::operator new(segment_header + cap);
+  std::size_t total = segment_header + cap;
+  void* mem = nullptr;
+  if (segment_cache* c = segment_cache::local()) mem = c->take(total);
+  if (!mem) mem = ::operator new(total);
   auto* s = ::new (mem) segment();
   s->buf = reinterpret_cast<unsigned char*>(s + 1);
-  s->cap = cap;
+  s->cap = total - segment_header;
   return s;
+}
+
+/// Frees an owned segment, into the thread's cache when it has room.
+inline void free_owned_segment(segment* s) noexcept {
+  const std::size_t total = segment_header + s->cap;
+  s->~segment();
+  if (segment_cache* c = segment_cache::local(); c && c->put(s, total)) return;
+  ::operator delete(static_cast<void*>(s));
 }
 
 // ---- reference and file segments ------------------------------------------------------
@@ -184,8 +353,7 @@ inline void release_segment(segment* s) noexcept {
 inline void destroy_segment(segment* s) noexcept {
   switch (s->kind) {
     case segment_kind::owned:
-      s->~segment();
-      ::operator delete(static_cast<void*>(s));
+      free_owned_segment(s);
       return;
     case segment_kind::view: {
       segment* r = s->root;
