@@ -688,3 +688,19 @@ TEST_CASE("fixed watermarks and other buffer types compose with the pair", "[cor
   drain_ready(io);
   CHECK(d->input().size() == 64);
 }
+
+namespace {
+struct empty_handler {
+  void on_read(auto&) {}
+};
+}  // namespace
+
+TEST_CASE("empty policies take no space", "[core][policies]") {
+  using runtime_marks = pair_bufferevent<handler<empty_handler>>;
+  using fixed_marks = pair_bufferevent<handler<empty_handler>, fixed_watermarks<0, 0>>;
+  // Four size_t of runtime watermarks, nothing for fixed ones.
+  STATIC_REQUIRE(sizeof(runtime_marks) - sizeof(fixed_marks) >= 4 * sizeof(std::size_t));
+  // A handler object with no state adds nothing; run-time callbacks cost their std::functions.
+  STATIC_REQUIRE(sizeof(pair_t) - sizeof(runtime_marks) >= 4 * sizeof(std::function<void()>) - 8);
+  STATIC_REQUIRE(sizeof(pair_bufferevent<handler<empty_handler>, unlocked>) == sizeof(runtime_marks));
+}

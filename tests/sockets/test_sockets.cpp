@@ -89,6 +89,7 @@ TEMPLATE_TEST_CASE("sockets: connect, write before connected, events in order", 
   REQUIRE(client->get_conn_address());
   CHECK(*client->get_conn_address() == l.endpoint());
   CHECK(client->native_handle() == client->socket().native_handle());
+  CHECK(client->flush(direction::write, flush_mode::flush) == 0);  // rule 13: nothing to push
 }
 
 TEMPLATE_TEST_CASE("sockets: refused connect gives exactly one error event and nothing else",

@@ -264,7 +264,9 @@ class tls {
   // ---- hooks of the filter transport -----------------------------------------
 
   bool output_pending() const noexcept {
-    return s_ && (!s_->out.empty() || (s_->ssl && s_->role == tls_role::client && !s_->hello_sent && !s_->failed));
+    if (!s_) return false;
+    if (!s_->ssl) return s_->init_unreported;  // report a setup failure at once
+    return !s_->out.empty() || (s_->role == tls_role::client && !s_->hello_sent && !s_->failed);
   }
   bool input_pending() const noexcept {
     if (!s_ || !s_->ssl || s_->failed) return false;
@@ -302,7 +304,7 @@ class tls {
   /// Lower input (records) -> this input (plaintext).
   template <byte_buffer Src, byte_buffer Dst>
   filter_result filter_input(Src& src, Dst& dst, std::size_t limit, flush_mode mode) {
-    if (!s_ || !s_->ssl) return fail(make_error_code(tls_errc::no_context));
+    if (!s_ || !s_->ssl) return init_failed();
     state& s = *s_;
     if (s.failed) return filter_result::error;
     read_binding bind(s, src);
@@ -355,12 +357,17 @@ class tls {
   /// This output (plaintext) -> lower output (records).
   template <byte_buffer Src, byte_buffer Dst>
   filter_result filter_output(Src& src, Dst& dst, std::size_t limit, flush_mode mode) {
-    if (!s_ || !s_->ssl) return fail(make_error_code(tls_errc::no_context));
+    if (!s_ || !s_->ssl) return init_failed();
     state& s = *s_;
     // Handshake messages (or an alert) produced while reading go first.
     if (!s.out.empty() && bufev::detail::move_bytes(s.out, dst, s.out.size()) == 0)
       return fail(make_error_code(tls_errc::output_refused));
-    if (s.failed) return src.empty() ? filter_result::ok : filter_result::error;
+    if (s.failed) {
+      // The failure was reported; closing after it only sends the alert: data
+      // still queued can no longer be sent.
+      if (mode == flush_mode::finished) (void)src.drain(src.size());
+      return src.empty() ? filter_result::ok : filter_result::error;
+    }
     write_binding bind(s, dst);
     ERR_clear_error();
     if (!s.handshake_done) {
@@ -432,6 +439,7 @@ class tls {
     bool eof_reported = false;
     bool shutdown_sent = false;
     bool failed = false;
+    bool init_unreported = false;  // setup failed: the first call reports it
     ~state() {
       if (ssl) SSL_free(ssl);  // frees the BIO too
     }
@@ -506,7 +514,15 @@ class tls {
 
   void fail_init(std::error_code ec) noexcept {
     s_->failed = true;
+    s_->init_unreported = true;
     s_->error = ec;
+  }
+
+  filter_result init_failed() noexcept {
+    if (!s_) return filter_result::error;
+    s_->init_unreported = false;
+    if (!s_->error) s_->error = make_error_code(tls_errc::no_context);
+    return filter_result::error;
   }
 
   filter_result fail(std::error_code ec) noexcept {
