@@ -51,6 +51,7 @@
 namespace {
 
 using tcp = asio::ip::tcp;
+std::size_t max_read_override = 0;  // --max-read=N: set_max_single_read(N) on bufev's ping-pong ends
 using clock_type = std::chrono::steady_clock;
 constexpr double mib = 1024.0 * 1024.0;
 
@@ -194,6 +195,7 @@ struct bufev_pingpong final : pingpong_impl {
                [](Bev& b, bufev::events e, std::error_code) {
                  if (bufev::any(e, bufev::events::eof | bufev::events::error)) b.close();
                });
+      if (max_read_override) (void)s->set_max_single_read(max_read_override);
       s->enable(bufev::direction::read);
       servers.push_back(std::move(s));
       auto c = bufev::make_socket_bufferevent<Bev>(tcp::socket(cio, tcp::v4(), fds[i].client));
@@ -206,6 +208,7 @@ struct bufev_pingpong final : pingpong_impl {
           nullptr, [](Bev&, bufev::events e, std::error_code) {
             if (bufev::any(e, bufev::events::eof | bufev::events::error)) fail("bufev client event");
           });
+      if (max_read_override) (void)c->set_max_single_read(max_read_override);
       c->enable(bufev::direction::read);
       clients.push_back(std::move(c));
     }
@@ -344,7 +347,13 @@ struct libevent_pingpong final : pingpong_impl {
     server_thread = std::thread([this] { event_base_dispatch(sbase.get()); });
   }
   ~libevent_pingpong() override {
-    for (bufferevent* c : clients) bufferevent_free(c);  // servers see EOF and free theirs
+    // libevent closes a freed bufferevent's socket from its own loop (a
+    // finalizer), so shut the sockets down first: the servers see EOF at once.
+    for (bufferevent* c : clients) {
+      ::shutdown(bufferevent_getfd(c), SHUT_RDWR);
+      bufferevent_free(c);
+    }
+    event_base_loop(cbase.get(), EVLOOP_NONBLOCK);  // runs the finalizers
     server_thread.join();  // the loop ends when no event is left
   }
   static void server_read(bufferevent* b, void*) { bufferevent_write_buffer(b, bufferevent_get_input(b)); }
@@ -399,8 +408,8 @@ void print_row(const row& r, const char* unit, bool ratios) {
     for (const char* ours : {"bufev_readiness", "bufev_completion"})
       for (const char* peer : {"libevent", "asio_raw"}) {
         const double a = value_of(r, ours), b = value_of(r, peer);
-        std::printf("RATIO scenario=%s_%s vs=%s value=%.4f\n", r.scenario.c_str(), ours + 6, peer,
-                    a > 0 && b > 0 ? a / b : 0.0);
+        if (a > 0 && b > 0)
+          std::printf("RATIO scenario=%s_%s vs=%s value=%.4f\n", r.scenario.c_str(), ours + 6, peer, a / b);
       }
   }
   std::fflush(stdout);
@@ -412,7 +421,9 @@ struct settings {
   double sample_ms = 250;
   std::uint64_t bulk_bytes = 1ull << 30;
   std::string filter;
+  std::string impl;  // run only this ping-pong implementation (for profiling)
   bool wants(const std::string& s) const { return filter.empty() || s.find(filter) != std::string::npos; }
+  bool wants_impl(const std::string& s) const { return impl.empty() || s == impl; }
 };
 
 std::string size_name(std::size_t n) {
@@ -428,10 +439,14 @@ void pingpong(const settings& cfg, std::size_t conns, std::size_t size) {
     return;
   }
   std::vector<std::pair<std::string, std::unique_ptr<pingpong_impl>>> impls;
-  impls.emplace_back("bufev_readiness", std::make_unique<bufev_pingpong<readiness_bev>>(make_connections(conns), size));
-  impls.emplace_back("bufev_completion", std::make_unique<bufev_pingpong<completion_bev>>(make_connections(conns), size));
-  impls.emplace_back("libevent", std::make_unique<libevent_pingpong>(make_connections(conns), size));
-  impls.emplace_back("asio_raw", std::make_unique<asio_pingpong>(make_connections(conns), size));
+  if (cfg.wants_impl("bufev_readiness"))
+    impls.emplace_back("bufev_readiness", std::make_unique<bufev_pingpong<readiness_bev>>(make_connections(conns), size));
+  if (cfg.wants_impl("bufev_completion"))
+    impls.emplace_back("bufev_completion", std::make_unique<bufev_pingpong<completion_bev>>(make_connections(conns), size));
+  if (cfg.wants_impl("libevent"))
+    impls.emplace_back("libevent", std::make_unique<libevent_pingpong>(make_connections(conns), size));
+  if (cfg.wants_impl("asio_raw"))
+    impls.emplace_back("asio_raw", std::make_unique<asio_pingpong>(make_connections(conns), size));
   const std::size_t n = impls.size();
   std::vector<std::vector<double>> samples(n);
   for (auto& [_, impl] : impls) (void)impl->sample(cfg.sample_ms / 4);  // warm-up
@@ -600,8 +615,12 @@ int main(int argc, char** argv) {
       cfg.bulk_bytes = 64ull << 20;
     } else if (a.rfind("--filter=", 0) == 0) {
       cfg.filter = std::string(a.substr(9));
+    } else if (a.rfind("--max-read=", 0) == 0) {
+      max_read_override = std::stoul(std::string(a.substr(11)));
+    } else if (a.rfind("--impl=", 0) == 0) {
+      cfg.impl = std::string(a.substr(7));
     } else if (a == "--help" || a == "-h") {
-      std::printf("usage: %s [--quick] [--filter=SUBSTRING]\n", argv[0]);
+      std::printf("usage: %s [--quick] [--filter=SUBSTRING] [--impl=bufev_readiness|bufev_completion|libevent|asio_raw] [--max-read=BYTES]\n", argv[0]);
       return 0;
     } else {
       std::fprintf(stderr, "unknown argument: %s\n", argv[i]);

@@ -1,9 +1,6 @@
 // Asio interop of bufev buffers over a real loopback TCP connection: read_until /
 // async_read_until / read / async_read into bufev::dynamic_buffer(evbuffer), and
 // write / async_write from evbuffer::data() (a gather list over the segments).
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <chrono>
 #include <cstdio>
 #include <string>
@@ -16,6 +13,7 @@
 
 #include "bufev/buffers/dynamic_buffer.hpp"
 #include "support/catch.hpp"
+#include "support/files.hpp"
 
 using bufev::eol_style;
 using bufev::evbuffer;
@@ -128,11 +126,10 @@ SCENARIO("a segmented evbuffer is written with one gather list and read exactly"
     }
     REQUIRE_FALSE(out.add_reference(payload.data() + at, 100000));
     at += 100000;
-    char tmpl[] = "/tmp/bufev_asio_XXXXXX";
-    const int fd = ::mkstemp(tmpl);
+    std::string path;
+    const int fd = bufev::test::make_temp_file(path, /*anonymous=*/true);
     REQUIRE(fd >= 0);
-    ::unlink(tmpl);
-    REQUIRE(::write(fd, payload.data() + at, 200000) == 200000);
+    REQUIRE(bufev::test::write_all(fd, payload.data() + at, 200000));
     REQUIRE_FALSE(out.add_file(fd, 0, 200000));
     at += 200000;
     REQUIRE_FALSE(out.add(payload.data() + at, payload.size() - at));

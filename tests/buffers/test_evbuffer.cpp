@@ -1,20 +1,19 @@
 // Scenario tests for bufev::evbuffer: every operation, its error paths, segment
 // boundaries for every end-of-line style, reference/file segments, callbacks, freezing.
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <array>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <deque>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <asio/io_context.hpp>
 
 #include "bufev/buffers/evbuffer.hpp"
 #include "support/catch.hpp"
+#include "support/files.hpp"
 
 using bufev::buffer_change;
 using bufev::buffer_end;
@@ -1039,20 +1038,17 @@ SCENARIO("evbuffer: add_buffer_reference shares owned segments", "[evbuffer]") {
 namespace {
 struct temp_file {
   std::string path;
-  int fd = -1;
   explicit temp_file(const std::string& content) {
-    char tmpl[] = "/tmp/bufev_evbuffer_XXXXXX";
-    fd = ::mkstemp(tmpl);
+    const int fd = bufev::test::make_temp_file(path);
     REQUIRE(fd >= 0);
-    path = tmpl;
-    REQUIRE(::write(fd, content.data(), content.size()) == static_cast<ssize_t>(content.size()));
+    const bool written = bufev::test::write_all(fd, content.data(), content.size());
+    bufev::test::close_fd(fd);  // Windows cannot remove a file that is still open
+    REQUIRE(written);
   }
-  ~temp_file() {
-    ::unlink(path.c_str());
-  }
-  int open_again() const { return ::open(path.c_str(), O_RDONLY); }
+  ~temp_file() { bufev::test::remove_file(path); }
+  int open_again() const { return bufev::test::open_read(path); }
 };
-bool fd_open(int fd) { return ::fcntl(fd, F_GETFD) != -1; }
+using bufev::test::fd_open;
 }  // namespace
 
 SCENARIO("evbuffer: file segments", "[evbuffer][file]") {
@@ -1135,7 +1131,7 @@ SCENARIO("evbuffer: file segments", "[evbuffer][file]") {
     }
     THEN("the descriptor stays open") {
       REQUIRE(fd_open(fd));
-      ::close(fd);
+      bufev::test::close_fd(fd);
     }
   }
   GIVEN("a region beyond the end of the file") {
@@ -1145,7 +1141,7 @@ SCENARIO("evbuffer: file segments", "[evbuffer][file]") {
       REQUIRE(b.materialize());
       char out[100];
       REQUIRE(b.copyout(out, 100) < 100);
-      ::close(fd);
+      bufev::test::close_fd(fd);
     }
   }
   GIVEN("bad arguments") {
@@ -1603,4 +1599,151 @@ TEST_CASE("evbuffer models the buffer concepts", "[evbuffer]") {
   STATIC_REQUIRE(std::is_nothrow_move_assignable_v<evbuffer>);
   STATIC_REQUIRE_FALSE(std::is_copy_constructible_v<evbuffer>);
   STATIC_REQUIRE(sizeof(evbuffer::const_buffers_type) <= 3 * sizeof(void*));
+}
+
+// ---- the thread's segment cache and search across segments -------------------------------
+
+TEST_CASE("evbuffer: a segment freed by one buffer is reused by another", "[evbuffer][memory][cache]") {
+  const std::size_t piece = GENERATE(std::size_t(100), std::size_t(4000), std::size_t(65536));
+  INFO("piece " << piece);
+  const std::string chunk(piece, 'c');
+  const void* first = nullptr;
+  {
+    evbuffer a;
+    REQUIRE_FALSE(a.add(chunk));
+    std::array<asio::const_buffer, 1> v{};
+    REQUIRE(a.peek(1, v) == 1);
+    first = v[0].data();
+  }  // a's segment goes to this thread's cache
+  const auto before = evbuffer::thread_cache_stats();
+  REQUIRE(before.segments >= 1);
+  evbuffer b;
+  REQUIRE_FALSE(b.add(chunk));
+  std::array<asio::const_buffer, 1> v{};
+  REQUIRE(b.peek(1, v) == 1);
+  CHECK(v[0].data() == first);
+  const auto after = evbuffer::thread_cache_stats();
+  CHECK(after.hits == before.hits + 1);
+  CHECK(after.misses == before.misses);
+  REQUIRE(contents(b) == chunk);
+}
+
+TEST_CASE("evbuffer: data moving between buffers allocates from the cache", "[evbuffer][memory][cache]") {
+  const std::size_t piece = GENERATE(std::size_t(64), std::size_t(4096), std::size_t(65536));
+  INFO("piece " << piece);
+  const std::string chunk(piece, 'p');
+  evbuffer src, dst;
+  // A pipeline as a pair makes it: src's segments move to dst, which frees them.
+  auto batch = [&] {
+    for (std::size_t k = 0; k < 256 * 1024; k += piece) REQUIRE_FALSE(src.add(chunk));
+    REQUIRE(src.remove_buffer(dst, src.size()) == 256 * 1024);
+    REQUIRE_FALSE(dst.drain(dst.size()));
+  };
+  for (int i = 0; i < 3; ++i) batch();
+  const auto before = evbuffer::thread_cache_stats();
+  for (int i = 0; i < 20; ++i) batch();
+  const auto after = evbuffer::thread_cache_stats();
+  CHECK(after.misses == before.misses);  // no operator new in the steady state
+  CHECK(after.hits > before.hits);
+  CHECK(after.bytes <= 1024 * 1024);
+}
+
+TEST_CASE("evbuffer: the segment cache stays bounded and can be trimmed", "[evbuffer][memory][cache]") {
+  {
+    std::vector<evbuffer> many(40);
+    const std::string chunk(100000, 'b');
+    for (auto& b : many) {
+      REQUIRE_FALSE(b.add(chunk));
+      REQUIRE_FALSE(b.add(chunk));
+    }
+    std::string small(1000, 's');
+    for (auto& b : many) REQUIRE_FALSE(b.add(small));
+  }  // about 8 MiB freed at once
+  auto s = evbuffer::thread_cache_stats();
+  CHECK(s.bytes <= 1024 * 1024);
+  CHECK(s.segments >= 1);
+  {
+    // Segments larger than the cached maximum are freed at once.
+    evbuffer big;
+    REQUIRE_FALSE(big.add(std::string(1 << 20, 'x')));
+  }
+  CHECK(evbuffer::thread_cache_stats().bytes <= 1024 * 1024);
+  evbuffer::trim_thread_cache();
+  s = evbuffer::thread_cache_stats();
+  CHECK(s.bytes == 0);
+  CHECK(s.segments == 0);
+  // A full cache of one size makes room for the sizes freed now.
+  {
+    std::vector<evbuffer> many(200);
+    for (auto& b : many) REQUIRE_FALSE(b.add(std::string(8000, 'e')));
+  }
+  REQUIRE(evbuffer::thread_cache_stats().bytes > 1024 * 1024 - 16384);
+  const void* first = nullptr;
+  {
+    evbuffer a;
+    REQUIRE_FALSE(a.add(std::string(200000, 'f')));
+    std::array<asio::const_buffer, 1> v{};
+    REQUIRE(a.peek(1, v) == 1);
+    first = v[0].data();
+  }
+  evbuffer b;
+  REQUIRE_FALSE(b.add(std::string(200000, 'f')));
+  std::array<asio::const_buffer, 1> v{};
+  REQUIRE(b.peek(1, v) == 1);
+  CHECK(v[0].data() == first);
+  CHECK(evbuffer::thread_cache_stats().bytes <= 1024 * 1024);
+}
+
+TEST_CASE("evbuffer: each thread has its own segment cache, freed at exit", "[evbuffer][memory][cache]") {
+  evbuffer::trim_thread_cache();
+  const auto main_before = evbuffer::thread_cache_stats();
+  evbuffer made_there;
+  bufev::segment_cache_stats there{};
+  bool added = true;
+  std::thread t([&] {  // no Catch assertions off the main thread
+    {
+      evbuffer x;
+      added = !x.add(std::string(50000, 't'));
+    }
+    there = evbuffer::thread_cache_stats();
+    added = added && !made_there.add(std::string(30000, 'm'));
+  });
+  t.join();  // the thread's cache is freed now (LeakSanitizer would report it)
+  REQUIRE(added);
+  CHECK(there.segments == 1);
+  CHECK(there.misses >= 1);
+  // Nothing of that went to this thread's cache.
+  const auto main_after = evbuffer::thread_cache_stats();
+  CHECK(main_after.segments == main_before.segments);
+  CHECK(main_after.misses == main_before.misses);
+  // A segment allocated on the other thread is freed into this thread's cache.
+  REQUIRE(contents(made_there) == std::string(30000, 'm'));
+  made_there = evbuffer();
+  CHECK(evbuffer::thread_cache_stats().segments == main_before.segments + 1);
+}
+
+TEST_CASE("evbuffer: search across segment boundaries matches std::string::find", "[evbuffer][search]") {
+  // Reference segments keep every piece in a segment of its own.
+  const std::vector<std::string> pieces = {"ab", "a", "aab", "ba", "b", "aaaab", "abab", "a", "bab", "aa"};
+  evbuffer b;
+  std::string all;
+  for (const auto& p : pieces) {
+    REQUIRE_FALSE(b.add_reference(p.data(), p.size()));
+    all += p;
+  }
+  REQUIRE(b.segment_count() == pieces.size());
+  const std::vector<std::string> needles = {"a",   "b",    "ab",   "ba",     "aab",  "abab", "aaaa",
+                                            "bb",  "babb", "aaab", "abaab",  "baaaa", "aabaabab",
+                                            "aaa", "c",    "bac",  "baaaab", "aaba"};
+  for (const auto& n : needles) {
+    for (std::size_t start = 0; start <= all.size(); ++start) {
+      INFO("needle " << n << " start " << start);
+      const std::size_t want = all.find(n, start);
+      REQUIRE(b.search(n, start) == (want == std::string::npos ? evbuffer::npos : want));
+      for (std::size_t end = start; end <= all.size(); end += 3) {
+        const std::size_t r = want != std::string::npos && want + n.size() <= end ? want : evbuffer::npos;
+        REQUIRE(b.search_range(n.data(), n.size(), start, end) == r);
+      }
+    }
+  }
 }

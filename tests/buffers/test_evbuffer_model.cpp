@@ -1,9 +1,6 @@
 // Randomized model test: thousands of random operation sequences on two evbuffers,
 // compared after every step with two std::string models. Fixed seeds, so a failure
 // reproduces; the failing seed and step are printed.
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <array>
 #include <cstdint>
 #include <deque>
@@ -13,6 +10,7 @@
 
 #include "bufev/buffers/evbuffer.hpp"
 #include "support/catch.hpp"
+#include "support/files.hpp"
 
 using bufev::eol_style;
 using bufev::evbuffer;
@@ -89,17 +87,15 @@ struct file_fixture {
     std::mt19937 g(7);
     const char alphabet[] = "ab\r\n\0xyz";
     for (int i = 0; i < 70000; ++i) content.push_back(alphabet[g() % 8]);
-    char tmpl[] = "/tmp/bufev_model_XXXXXX";
-    fd = ::mkstemp(tmpl);
-    path = tmpl;
-    if (fd >= 0 && ::write(fd, content.data(), content.size()) != static_cast<ssize_t>(content.size())) {
-      ::close(fd);
+    fd = bufev::test::make_temp_file(path);
+    if (fd >= 0 && !bufev::test::write_all(fd, content.data(), content.size())) {
+      bufev::test::close_fd(fd);
       fd = -1;
     }
   }
   ~file_fixture() {
-    if (fd >= 0) ::close(fd);
-    ::unlink(path.c_str());
+    if (fd >= 0) bufev::test::close_fd(fd);
+    bufev::test::remove_file(path);
   }
 };
 
@@ -412,7 +408,7 @@ struct harness {
         if (file.fd < 0 || !chance(50)) break;
         const std::size_t off = pick(file.content.size());
         const std::size_t len = pick(std::min<std::size_t>(file.content.size() - off, 6000) + 1);
-        const int fd = ::dup(file.fd);
+        const int fd = bufev::test::dup_fd(file.fd);
         REQUIRE(fd >= 0);
         REQUIRE_FALSE(b.add_file(fd, off, len));
         if (len) file_fds.push_back(fd);
@@ -469,7 +465,7 @@ TEST_CASE("evbuffer matches a std::string model under random operations", "[evbu
     }
     for (int fd : fds) {
       INFO("sequence " << seq << " fd " << fd);
-      REQUIRE(::fcntl(fd, F_GETFD) == -1);
+      REQUIRE_FALSE(bufev::test::fd_open(fd));
     }
   }
 }

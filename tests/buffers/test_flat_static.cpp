@@ -8,7 +8,7 @@
 
 #include <asio.hpp>
 
-#include <malloc.h>
+#include <malloc.h>  // mallinfo2 (glibc), _heapwalk (Windows)
 
 #include <array>
 #include <chrono>
@@ -74,6 +74,15 @@ std::size_t allocation_count() {
       __sanitizer_install_malloc_and_free_hooks(&count_malloc, &ignore_free) != 0;
   (void)installed;
   return g_allocations;
+}
+#elif defined(_WIN32)
+// No mallinfo2: bytes in the CRT heap's used blocks (net effect only).
+std::size_t allocation_count() {
+  _HEAPINFO entry{};
+  std::size_t used = 0;
+  while (::_heapwalk(&entry) == _HEAPOK)
+    if (entry._useflag == _USEDENTRY) used += entry._size;
+  return used;
 }
 #else
 // Without a sanitizer: bytes currently allocated from the heap (net effect only).

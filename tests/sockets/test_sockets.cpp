@@ -16,11 +16,14 @@
 
 #include "support/catch.hpp"
 #include "support/data.hpp"
+#include "support/sockets.hpp"
 #include "support/drive.hpp"
 
 using namespace bufev;
 using bufev::test::drain_ready;
 using bufev::test::run_until;
+using bufev::test::listener;
+using bufev::test::socket_pair;
 using bufev::test::pattern;
 using bufev::test::take_all;
 using tcp = asio::ip::tcp;
@@ -31,32 +34,13 @@ namespace {
 struct readiness {
   template <class... P>
   using bev = basic_bufferevent<socket_transport<tcp>, P...>;
-  static constexpr const char* name = "readiness";
 };
 struct completion {
   template <class... P>
   using bev = basic_bufferevent<completion_socket_transport<tcp>, P...>;
-  static constexpr const char* name = "completion";
 };
 
 
-
-/// A listening socket on 127.0.0.1 (or ::1) with an ephemeral port.
-struct listener {
-  tcp::acceptor acceptor;
-  explicit listener(asio::io_context& io, tcp::endpoint ep = {asio::ip::address_v4::loopback(), 0})
-      : acceptor(io, ep) {}
-  tcp::endpoint endpoint() const { return acceptor.local_endpoint(); }
-  tcp::socket accept() { return acceptor.accept(); }
-};
-
-/// Two connected TCP sockets.
-std::pair<tcp::socket, tcp::socket> socket_pair(asio::io_context& io) {
-  listener l(io);
-  tcp::socket client(io);
-  client.connect(l.endpoint());
-  return {std::move(client), l.accept()};
-}
 
 }  // namespace
 
@@ -199,7 +183,9 @@ TEMPLATE_TEST_CASE("sockets: EOF and reset give the right events; received data 
                    "[sockets][rule6]", readiness, completion) {
   using bev_t = typename TestType::template bev<>;
   asio::io_context io;
-  auto [raw, peer] = socket_pair(io);
+  auto raw_peer = socket_pair(io);
+  auto& raw = raw_peer.first;
+  auto& peer = raw_peer.second;
   auto b = make_socket_bufferevent<bev_t>(std::move(raw));
   std::vector<std::pair<events, std::error_code>> evs;
   b->setcb(nullptr, nullptr, [&](bev_t&, events e, std::error_code ec) { evs.emplace_back(e, ec); });
@@ -238,7 +224,9 @@ TEMPLATE_TEST_CASE("sockets: half-close and graceful close send every queued byt
                    "[sockets][rule10]", readiness, completion) {
   using bev_t = typename TestType::template bev<>;
   asio::io_context io;
-  auto [raw, peer] = socket_pair(io);
+  auto raw_peer = socket_pair(io);
+  auto& raw = raw_peer.first;
+  auto& peer = raw_peer.second;
   auto b = make_socket_bufferevent<bev_t>(std::move(raw));
   const std::string data = pattern(4 * 1024 * 1024);
   std::string got;
@@ -278,7 +266,9 @@ TEMPLATE_TEST_CASE("sockets: read high watermark suspends reading over a real so
                    "[sockets][rule3]", readiness, completion) {
   using bev_t = typename TestType::template bev<>;
   asio::io_context io;
-  auto [raw, peer] = socket_pair(io);
+  auto raw_peer = socket_pair(io);
+  auto& raw = raw_peer.first;
+  auto& peer = raw_peer.second;
   auto b = make_socket_bufferevent<bev_t>(std::move(raw));
   REQUIRE_FALSE(b->setwatermark(direction::read, 0, 1000));
   REQUIRE_FALSE(b->set_max_single_read(300));
@@ -306,7 +296,9 @@ TEMPLATE_TEST_CASE("sockets: timeouts on real sockets (manual clock)", "[sockets
                    completion) {
   using bev_t = typename TestType::template bev<manual_timers>;
   asio::io_context io;
-  auto [raw, peer] = socket_pair(io);
+  auto raw_peer = socket_pair(io);
+  auto& raw = raw_peer.first;
+  auto& peer = raw_peer.second;
   auto b = make_socket_bufferevent<bev_t>(std::move(raw));
   std::vector<events> evs;
   b->setcb(nullptr, nullptr, [&](bev_t&, events e, std::error_code) { evs.push_back(e); });
@@ -347,8 +339,8 @@ TEMPLATE_TEST_CASE("sockets: timeouts on real sockets (steady clock)", "[sockets
                    completion) {
   using bev_t = typename TestType::template bev<>;
   asio::io_context io;
-  auto [raw, peer] = socket_pair(io);
-  auto b = make_socket_bufferevent<bev_t>(std::move(raw));
+  auto raw_peer = socket_pair(io);  // the peer stays silent and never reads
+  auto b = make_socket_bufferevent<bev_t>(std::move(raw_peer.first));
   std::vector<events> evs;
   b->setcb(nullptr, nullptr, [&](bev_t&, events e, std::error_code) { evs.push_back(e); });
   SECTION("read timeout fires once and disables reading") {
@@ -393,7 +385,9 @@ TEMPLATE_TEST_CASE("sockets: IPv6 and adopting a native handle", "[sockets]", re
     CHECK(asio::read(server, asio::buffer(buf)) == 2);
   }
   SECTION("setfd / getfd, close_on_free off") {
-    auto [raw, peer] = socket_pair(io);
+    auto raw_peer = socket_pair(io);
+    auto& raw = raw_peer.first;
+    auto& peer = raw_peer.second;
     const auto fd = raw.release();
     auto b = make_socket_bufferevent<bev_t>(tcp::socket(io, tcp::v4(), fd), socket_options{.close_on_free = false});
     CHECK(b->native_handle() == fd);
@@ -415,7 +409,9 @@ TEMPLATE_TEST_CASE("sockets: 1 GiB through a slow reader stays bounded and intac
                    readiness, completion) {
   using bev_t = typename TestType::template bev<>;
   asio::io_context io;
-  auto [a_raw, b_raw] = socket_pair(io);
+  auto a_raw_b_raw = socket_pair(io);
+  auto& a_raw = a_raw_b_raw.first;
+  auto& b_raw = a_raw_b_raw.second;
   auto writer = make_socket_bufferevent<bev_t>(std::move(a_raw));
   auto reader = make_socket_bufferevent<bev_t>(std::move(b_raw));
   const std::size_t total = bufev::test::stress_bytes(1024, 128, "BUFEV_SOCKET_STRESS_MIB");

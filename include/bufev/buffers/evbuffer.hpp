@@ -360,7 +360,13 @@ class evbuffer {
   /// Removes up to n bytes into out; returns the count (0 if the front is frozen).
   std::size_t remove(void* out, std::size_t n) {
     if (frozen_front_) return 0;
-    n = copyout_from(0, out, n);
+    if (segment* h = head_; h && h->buf && n <= h->off) [[likely]] {
+      // All from the first segment (a message read whole): no chain walk.
+      if (n == 0) return 0;
+      std::memcpy(out, h->data(), n);
+    } else {
+      n = copyout_from(0, out, n);
+    }
     if (n) {
       const std::size_t orig = size_;
       drain_impl(n);
@@ -1056,7 +1062,7 @@ class evbuffer {
   /// holds a pending reservation (it stays here); the rest of the next segment is
   /// copied into a new segment when small, else shared through a view. Returns n, or
   /// 0 (nothing moved) when that one allocation fails.
-  std::size_t move_front(evbuffer& dst, std::size_t n, bool to_front) noexcept {
+  [[gnu::noinline]] std::size_t move_front(evbuffer& dst, std::size_t n, bool to_front) noexcept {
     segment* last = nullptr;
     std::size_t whole = 0;
     if (n == size_ && !reserved_in(lwd_)) {
@@ -1127,6 +1133,28 @@ class evbuffer {
   /// it can take appends, it stays in the chain as reserved space (so add/drain loops
   /// reuse it and a pending reservation in it stays valid).
   void drain_impl(std::size_t n) noexcept {
+    if (n == 0) return;
+    segment* h = head_;
+    if (n < h->off) [[likely]] {
+      h->misalign += n;
+      h->off -= n;
+      size_ -= n;
+      return;
+    }
+    if (h == lwd_ && n == h->off && h->kind == segment_kind::owned && wstate_ == wstate::none && h->refs == 1 &&
+        !h->next) {
+      // All of the only segment (a message read whole): keep it, as below.
+      h->misalign = h->off = 0;
+      size_ = 0;
+      lwd_ = nullptr;
+      maybe_files_ = false;
+      return;
+    }
+    drain_chain(n);
+  }
+
+  // Out of line: keeps drain_impl's fast paths small enough to inline.
+  [[gnu::noinline]] void drain_chain(std::size_t n) noexcept {
     while (n) {
       segment* s = head_;
       if (n < s->off) {
@@ -1219,6 +1247,8 @@ class evbuffer {
 
   /// True if the first n bytes lie in owned segments (plain memory with no cleanup).
   bool front_is_owned(std::size_t n) const noexcept {
+    if (n <= head_->off) [[likely]]
+      return head_->kind == segment_kind::owned;
     for (segment* s = head_; n; s = s->next) {
       if (s->kind != segment_kind::owned) return false;
       n -= std::min(n, s->off);
@@ -1231,6 +1261,10 @@ class evbuffer {
   void copy_front_into(const evbuffer& src, segment* w, std::size_t n) noexcept {
     unsigned char* out = w->write_ptr();
     std::size_t done = 0;
+    if (n <= src.head_->off) [[likely]] {
+      std::memcpy(out, src.head_->data(), n);
+      done = n;
+    }
     for (segment* s = src.head_; done < n; s = s->next) {
       const std::size_t k = std::min(s->off, n - done);
       std::memcpy(out + done, s->data(), k);

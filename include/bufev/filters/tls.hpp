@@ -145,10 +145,8 @@ class tls_context {
   void set_verify_peer(bool on) {
     if (!ctx_) return;
     int mode = SSL_VERIFY_NONE;
-    if (on) {
-      mode = SSL_VERIFY_PEER;
-      if (SSL_CTX_is_server(ctx_)) mode |= SSL_VERIFY_FAIL_IF_NO_PEER_CERT;
-    }
+    // FAIL_IF_NO_PEER_CERT only means something to a server; clients ignore it.
+    if (on) mode = SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT;
     SSL_CTX_set_verify(ctx_, mode, nullptr);
   }
   bool verify_peer() const noexcept { return ctx_ && (SSL_CTX_get_verify_mode(ctx_) & SSL_VERIFY_PEER) != 0; }
@@ -485,7 +483,7 @@ class tls {
     BIO* bio = ssl ? BIO_new(detail::tls_bio_method()) : nullptr;
     if (!bio) {
       if (ssl) SSL_free(ssl);
-      return fail_init(detail::take_openssl_error());
+      return fail_init(bufev::detail::take_openssl_error());
     }
     BIO_set_data(bio, &s.io);
     SSL_set_bio(ssl, bio, bio);  // one reference, owned by ssl
@@ -499,12 +497,12 @@ class tls {
         (void)asio::ip::make_address(name, not_ip);
         const bool is_ip = !not_ip;
         if (!is_ip && SSL_set_tlsext_host_name(ssl, name.c_str()) != 1)
-          return fail_init(detail::take_openssl_error());
+          return fail_init(bufev::detail::take_openssl_error());
         if (s.opts.verify_hostname) {
           X509_VERIFY_PARAM* param = SSL_get0_param(ssl);
           const int ok = is_ip ? X509_VERIFY_PARAM_set1_ip_asc(param, name.c_str())
                                : SSL_set1_host(ssl, name.c_str());
-          if (ok != 1) return fail_init(detail::take_openssl_error());
+          if (ok != 1) return fail_init(bufev::detail::take_openssl_error());
         }
       }
     } else {

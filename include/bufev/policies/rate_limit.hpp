@@ -469,7 +469,7 @@ class rate_limit_state final : public rate_limit_member {
     bucket_.update(*cfg_, clock_type::now());
     if (n >= 0) bucket_.take(d, static_cast<std::size_t>(n));
     else bucket_.tokens[d] = std::min(static_cast<std::int64_t>(max_rate_limit),
-                                      bucket_.tokens[d] + std::max(n, -static_cast<std::int64_t>(max_rate_limit)));
+                                      bucket_.tokens[d] - std::max(n, -static_cast<std::int64_t>(max_rate_limit)));
     reevaluate(b);
     return {};
   }

@@ -181,7 +181,8 @@ class pair_transport {
 
   void* partner_ = nullptr;  // a Bev*: both sides have the same type
   bool transfer_posted_ = false;
-  std::size_t transfers_ = 0;
+  // Used through the sending side's transport (clang cannot see that).
+  [[maybe_unused]] std::size_t transfers_ = 0;
   pair_faults faults_{};
 };
 

@@ -108,10 +108,12 @@ inline std::size_t owned_capacity_for(std::size_t need) {
 // B's input, a filter copies into the next buffer), so segments are allocated in one
 // buffer and freed in another. A per-buffer spare cannot help there, and freeing and
 // allocating 64 KiB blocks makes glibc trim and refault the heap top. So freed owned
-// segments go to a small cache of the thread that frees them, by exact allocation
-// size, and new segments come from it. It is bounded (segment_cache_max_bytes), LIFO
-// (the most recently freed, cache-warm block is reused first) and emptied when the
-// thread exits; segments freed after that are deleted at once.
+// segments go to a small cache of the thread that frees them, binned by allocation
+// size, and new segments come from it. It is bounded (segment_cache_max_bytes; when
+// full, the sizes least recently used make room), LIFO within a size (the most
+// recently freed, cache-warm block is reused first) and emptied when the thread
+// exits; segments freed after that are deleted at once. Under ASan cached blocks are
+// poisoned, so a use after free is still reported.
 
 /// Largest allocation (header included) the cache keeps: 256 KiB of data.
 inline constexpr std::size_t segment_cache_max_alloc = 256 * 1024 + segment_page;
@@ -143,7 +145,14 @@ class segment_cache {
   static segment_cache* local() noexcept {
     if (dead_) [[unlikely]]
       return nullptr;
+#if defined(_WIN32)
+    // mingw-w64 GCC emits the TLS init function of an inline thread_local member
+    // in every translation unit (multiple definitions at link); a local is fine.
+    thread_local segment_cache instance;
+    return &instance;
+#else
     return &instance_;
+#endif
   }
 
   /// A block of at least `total` bytes (a size owned_capacity_for makes), or null.
@@ -160,6 +169,8 @@ class segment_cache {
         head_[b] = h->next;
         bytes_ -= total;
         --count_;
+        --n_[b];
+        used_[b] = ++clock_;
         ++c_hits_;
         return h;
       }
@@ -169,14 +180,19 @@ class segment_cache {
   }
 
   /// Keeps a freed block of `total` bytes; false if it does not fit (caller frees).
+  /// When the cache is full, blocks of other sizes make room: the sizes a thread
+  /// frees now are the ones it is likely to allocate next.
   bool put(void* p, std::size_t total) noexcept {
-    if (!cacheable(total) || bytes_ + total > segment_cache_max_bytes) return false;
+    if (!cacheable(total)) return false;
     const std::size_t b = bin_of(total);
+    if (bytes_ + total > segment_cache_max_bytes && !evict_others(b, total)) return false;
     auto* h = static_cast<block*>(p);
     h->next = head_[b];
     head_[b] = h;
     bytes_ += total;
     ++count_;
+    ++n_[b];
+    used_[b] = ++clock_;
     poison(h, total);
     return true;
   }
@@ -190,6 +206,7 @@ class segment_cache {
         head_[b] = h->next;
         ::operator delete(static_cast<void*>(h));
       }
+      n_[b] = 0;
     }
     bytes_ = count_ = 0;
   }
@@ -200,6 +217,26 @@ class segment_cache {
   struct block {
     block* next;
   };
+
+  /// Frees blocks of bins other than `keep`, least recently used bin first, until
+  /// `total` more bytes fit; false if they cannot.
+  bool evict_others(std::size_t keep, std::size_t total) noexcept {
+    if (n_[keep] * total_of(keep) + total > segment_cache_max_bytes) return false;
+    while (bytes_ + total > segment_cache_max_bytes) {
+      std::size_t victim = bins;
+      for (std::size_t b = 0; b < bins; ++b)
+        if (b != keep && head_[b] && (victim == bins || used_[b] < used_[victim])) victim = b;
+      const std::size_t size = total_of(victim);
+      block* h = head_[victim];
+      unpoison(h, size);
+      head_[victim] = h->next;
+      ::operator delete(static_cast<void*>(h));
+      bytes_ -= size;
+      --count_;
+      --n_[victim];
+    }
+    return true;
+  }
 
   /// Sizes owned_capacity_for makes, up to the largest cached one.
   static constexpr bool cacheable(std::size_t total) noexcept {
@@ -230,17 +267,24 @@ class segment_cache {
   }
 
   block* head_[bins] = {};
+  std::size_t n_[bins] = {};           ///< blocks per bin
+  std::uint64_t used_[bins] = {};      ///< clock_ at the bin's last put or take
+  std::uint64_t clock_ = 0;
   std::size_t bytes_ = 0;
   std::size_t count_ = 0;
   std::uint64_t c_hits_ = 0;
   std::uint64_t c_misses_ = 0;
 
+#if !defined(_WIN32)
   static thread_local segment_cache instance_;
+#endif
   // Trivially destructible, so it can still be read after instance_ is destroyed.
   static constinit thread_local bool dead_;
 };
 
+#if !defined(_WIN32)
 inline thread_local segment_cache segment_cache::instance_;
+#endif
 inline constinit thread_local bool segment_cache::dead_ = false;
 
 /// One allocation: header followed by `cap` data bytes (a capacity made by
