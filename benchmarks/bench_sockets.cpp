@@ -18,7 +18,7 @@
 // adopted by each implementation; TCP_NODELAY is set on all of them (bufev sets it
 // anyway, so every implementation gets the same sockets).
 //
-// --quick: connection counts 1 and 100 only, 3 samples of 40 ms per contender,
+// --quick: connection counts 1 and 100 only, 3 samples of 80 ms per contender,
 // 64 MiB bulk transfers. Full: 1, 10, 100, 1000 connections, 5 samples of 250 ms,
 // 1 GiB bulk transfers.
 #include "bench_common.hpp"
@@ -611,7 +611,7 @@ int main(int argc, char** argv) {
     if (a == "--quick") {
       cfg.quick = true;
       cfg.repetitions = 3;
-      cfg.sample_ms = 40;
+      cfg.sample_ms = 80;
       cfg.bulk_bytes = 64ull << 20;
     } else if (a.rfind("--filter=", 0) == 0) {
       cfg.filter = std::string(a.substr(9));

@@ -483,6 +483,11 @@ TEST_CASE("tls over a pair: flush(write, finished) sends close_notify; the peer 
   server.reset_gracefully();
   REQUIRE(run_until(io, [&] { return cev.has(events::eof) || cev.has(events::error); }));
   CHECK_FALSE(cev.has(events::error));
+  // Writing after close_notify is an error, never bytes stuck in the output.
+  REQUIRE_FALSE(client->write("too late"));
+  REQUIRE(run_until(io, [&] { return cev.has(events::error); }));
+  INFO(cev.error().message());
+  CHECK(tls_openssl_error(cev.error()) != 0);
 }
 
 // ---- against the openssl command -------------------------------------------------

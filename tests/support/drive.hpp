@@ -2,8 +2,12 @@
 #pragma once
 
 #include <chrono>
+#include <memory>
 
 #include <asio/io_context.hpp>
+#if defined(ASIO_HAS_IOCP)
+#include <bufev/policies/timers.hpp>
+#endif
 
 namespace bufev::test {
 
@@ -27,6 +31,23 @@ bool run_until(asio::io_context& io, Pred done,
 /// completion ready, so "none left" is also "only those left".
 inline std::size_t drain_ready(asio::io_context& io, int max_rounds = 1000) {
   std::size_t total = 0;
+#if defined(ASIO_HAS_IOCP)
+  // Asio's IOCP backend fires due timers when its timer thread wakes the queue, not
+  // on every poll(). Wait (bounded) for a manual-clock timer that is due now: timers
+  // of one clock share a queue, so every manual timer due by now fires in the same
+  // dispatch, and the polls below run their handlers.
+  {
+    manual_timers::timer_type sentinel(io);
+    sentinel.expires_at(manual_clock::now());
+    auto fired = std::make_shared<bool>(false);  // outlives a cancelled wait
+    sentinel.async_wait([fired](std::error_code) { *fired = true; });
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (!*fired && std::chrono::steady_clock::now() < deadline) {
+      if (io.stopped()) io.restart();
+      io.run_one_for(std::chrono::milliseconds(5));
+    }
+  }
+#endif
   for (int round = 0; round < max_rounds; ++round) {
     if (io.stopped()) io.restart();
     const std::size_t n = io.poll();

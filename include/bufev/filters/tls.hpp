@@ -376,7 +376,8 @@ class tls {
       if (!s.handshake_done) return src.empty() ? filter_result::ok : filter_result::need_more;
     }
     const std::size_t before = dst.size();
-    while (!src.empty() && !s.shutdown_sent) {
+    // After close_notify SSL_write fails ("protocol is shutdown"): an error, never bytes stuck.
+    while (!src.empty()) {
       const std::size_t grown = dst.size() - before;
       std::size_t room = max_write;
       if (mode == flush_mode::normal && limit != no_limit) {

@@ -47,6 +47,9 @@
 #else
 #include <unistd.h>
 #endif
+#if defined(__MINGW32__)
+#include <pthread.h>
+#endif
 
 namespace bufev::detail {
 
@@ -138,19 +141,18 @@ class segment_cache {
   segment_cache& operator=(const segment_cache&) = delete;
   ~segment_cache() {
     trim();
+#if !defined(__MINGW32__)
     dead_ = true;
+#endif
   }
 
   /// The calling thread's cache, or null once it has been destroyed (thread exit).
   static segment_cache* local() noexcept {
+#if defined(__MINGW32__)
+    return mingw_local();
+#else
     if (dead_) [[unlikely]]
       return nullptr;
-#if defined(_WIN32)
-    // mingw-w64 GCC emits the TLS init function of an inline thread_local member
-    // in every translation unit (multiple definitions at link); a local is fine.
-    thread_local segment_cache instance;
-    return &instance;
-#else
     return &instance_;
 #endif
   }
@@ -275,17 +277,50 @@ class segment_cache {
   std::uint64_t c_hits_ = 0;
   std::uint64_t c_misses_ = 0;
 
-#if !defined(_WIN32)
+#if defined(__MINGW32__)
+  // mingw's emulated TLS may free a thread_local's storage before the thread-exit
+  // destructor of the object in it runs, and emits the TLS init function of an
+  // inline thread_local member in every translation unit. A pthread key's
+  // destructor is handed its value instead: the cache lives on the heap under a key.
+  struct tls_key {
+    pthread_key_t key{};
+    bool ok = false;
+    tls_key() noexcept { ok = ::pthread_key_create(&key, &release_local) == 0; }
+  };
+  static const tls_key& key() noexcept {
+    static const tls_key k;
+    return k;
+  }
+  static void* dead_mark() noexcept { return reinterpret_cast<void*>(std::uintptr_t{1}); }
+  static segment_cache* mingw_local() noexcept {
+    const tls_key& k = key();
+    if (!k.ok) return nullptr;
+    void* v = ::pthread_getspecific(k.key);
+    if (v == dead_mark()) return nullptr;
+    if (v) return static_cast<segment_cache*>(v);
+    auto* c = new (std::nothrow) segment_cache();
+    if (c && ::pthread_setspecific(k.key, c) != 0) {
+      delete c;
+      c = nullptr;
+    }
+    return c;
+  }
+  static void release_local(void* p) {
+    if (p == dead_mark()) return;
+    delete static_cast<segment_cache*>(p);
+    (void)::pthread_setspecific(key().key, dead_mark());  // segments freed later are deleted
+  }
+#else
   static thread_local segment_cache instance_;
-#endif
   // Trivially destructible, so it can still be read after instance_ is destroyed.
   static constinit thread_local bool dead_;
+#endif
 };
 
-#if !defined(_WIN32)
+#if !defined(__MINGW32__)
 inline thread_local segment_cache segment_cache::instance_;
-#endif
 inline constinit thread_local bool segment_cache::dead_ = false;
+#endif
 
 /// One allocation: header followed by `cap` data bytes (a capacity made by
 /// owned_capacity_for). Reuses a block of the thread's cache when it can. Throws
