@@ -119,7 +119,16 @@ class tls_pair_stream {
     client_->setcb(nullptr, [this](auto& bev) { refill(bev); },
                    [this](auto&, bufev::events e, std::error_code) { ev_ |= e; });
     refill(*client_);
-    while (received_ < data_.size() && !bufev::any(ev_, bufev::events::error)) io_.run_one();
+    while (received_ < data_.size() && !bufev::any(ev_, bufev::events::error)) {
+      if (io_.run_one() == 0) {
+        std::fprintf(stderr, "stalled: sent %zu received %zu, client out %zu/%zu, server in %zu/%zu\n", sent_,
+                     received_, client_->output().size(), client_->underlying().output().size(),
+                     server_->input().size(), server_->underlying().input().size());
+        std::fprintf(stderr, "hs %d enabled %d stopped %d\n", client_->transport().filter().handshake_done(),
+                     int(client_->enabled()), int(io_.stopped()));
+        fail("tls pair stream stalled");
+      }
+    }
     if (received_ != data_.size()) fail("tls pair stream");
   }
 

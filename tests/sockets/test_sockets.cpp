@@ -388,7 +388,17 @@ TEMPLATE_TEST_CASE("sockets: IPv6 and adopting a native handle", "[sockets]", re
     auto raw_peer = socket_pair(io);
     auto& raw = raw_peer.first;
     auto& peer = raw_peer.second;
-    const auto fd = raw.release();
+    std::error_code rec;
+    const auto fd = raw.release(rec);
+#if defined(_WIN32)
+    // Asio takes a socket back from its IOCP with FileReplaceCompletionInformation
+    // (Windows 8.1 and later); wine does not implement it.
+    if (rec == asio::error::operation_not_supported) {
+      WARN("sockets cannot be released from the IOCP here (wine): close_on_free=false not run");
+      return;
+    }
+#endif
+    REQUIRE_FALSE(rec);
     auto b = make_socket_bufferevent<bev_t>(tcp::socket(io, tcp::v4(), fd), socket_options{.close_on_free = false});
     CHECK(b->native_handle() == fd);
     b->write("fd", 2);
@@ -466,7 +476,8 @@ TEMPLATE_TEST_CASE("sockets: 1 GiB through a slow reader stays bounded and intac
   CHECK(peak_out <= write_high + chunk);
 }
 
-#if defined(ASIO_HAS_LOCAL_SOCKETS)
+// Windows has AF_UNIX but no socketpair(): Asio's local::connect_pair fails there.
+#if defined(ASIO_HAS_LOCAL_SOCKETS) && !defined(_WIN32)
 TEST_CASE("sockets: Unix stream sockets", "[sockets]") {
   using bev_t = unix_bufferevent<>;
   asio::io_context io;

@@ -537,8 +537,6 @@ class basic_bufferevent {
   basic_bufferevent(create_tag, handler_storage h, executor_type ex, TransportArgs&&... args)
       : transport_(std::forward<TransportArgs>(args)...),
         ex_(std::move(ex)),
-        post_ex_(asio::prefer(asio::require(ex_, asio::execution::blocking.never),
-                              asio::execution::relationship.fork)),
         io_post_ex_(io_context_post_executor(ex_)),
         handler_(std::move(h)),
         max_single_read_(detail::default_max_single_read<Transport>()),
@@ -664,15 +662,18 @@ class basic_bufferevent {
     });
   }
 
-  /// Runs `f` from a new handler on the executor (asio::post semantics). The
-  /// executor was required to be non-blocking once, at construction, so each
-  /// post skips the type-erased require/prefer calls of asio::post.
+  /// Runs `f` from a new handler on the executor (asio::post semantics).
   template <class F>
   void post(F&& f) {
     // An io_context executor (the common case) is posted to without type
-    // erasure: one handler allocation (recycled) instead of two.
-    if (io_post_ex_) asio::execution::execute(*io_post_ex_, std::forward<F>(f));
-    else asio::execution::execute(post_ex_, std::forward<F>(f));
+    // erasure: its non-blocking form is made once, at construction, and each
+    // post is one recycled handler allocation instead of two.
+    if (io_post_ex_)
+      asio::execution::execute(*io_post_ex_, std::forward<F>(f));
+    else
+      asio::execution::execute(asio::prefer(asio::require(ex_, asio::execution::blocking.never),
+                                            asio::execution::relationship.fork),
+                               std::forward<F>(f));
   }
 
   /// Collects deferred callbacks raised while a transport works inside a
@@ -811,10 +812,10 @@ class basic_bufferevent {
   void call_writability() {
     if (muted_) return;
     if constexpr (writability_handler<handler_storage, basic_bufferevent>) {
-      if (writable_ == writable_reported_) return;
-      writable_reported_ = writable_;
+      // Reported whenever it changed since the last report, even if it changed
+      // back: a producer that saw writable() == false must hear "true".
       callback_unlock u(*this);
-      handler_.on_writability(*this, writable_reported_);
+      handler_.on_writability(*this, writable_);
     }
   }
 
@@ -996,7 +997,6 @@ class basic_bufferevent {
   input_buffer_type input_;
   output_buffer_type output_;
   executor_type ex_;
-  executor_type post_ex_;  // ex_ with blocking.never and relationship.fork
   using io_post_executor = decltype(asio::prefer(
       asio::require(std::declval<asio::io_context::executor_type>(), asio::execution::blocking.never),
       asio::execution::relationship.fork));
@@ -1030,7 +1030,6 @@ class basic_bufferevent {
   std::atomic<bool> closed_{false};
   bool muted_ = false;  // closing gracefully: no more callbacks
   bool writable_ = true;
-  bool writable_reported_ = true;
 };
 
 }  // namespace bufev

@@ -87,7 +87,7 @@ class socket_transport
   // One read of at most read_budget(), straight into the input's segments.
   template <class Bev>
   void try_read(Bev& bev) {
-    const std::size_t budget = bev.read_budget();
+    const std::size_t budget = this->read_size(bev.read_budget());
     if (budget == 0) return;  // suspended; start_reading comes with the resume
     std::error_code ec;
     std::size_t n = 0;
@@ -97,6 +97,7 @@ class socket_transport
       n = this->socket_.read_some(in.prepare(budget), ec);
       in.commit(n);
     }
+    if (!ec) this->read_result(budget, n);
     if (ec == asio::error::would_block || ec == asio::error::try_again) {
       if (want_read_) wait_readable(bev);
       return;
@@ -177,17 +178,18 @@ class completion_socket_transport
 
   template <class Bev>
   void issue_read(Bev& bev) {
-    const std::size_t budget = bev.read_budget();
+    const std::size_t budget = this->read_size(bev.read_budget());
     if (budget == 0) return;
     using staging_type = typename Bev::input_buffer_type;
     if (!staging_) staging_ = std::make_unique<staging_holder<staging_type>>();
     auto& staging = static_cast<staging_holder<staging_type>&>(*staging_).buffer;
     read_pending_ = true;
     this->socket_.async_read_some(
-        staging.prepare(budget), [b = detail::ref_ptr<Bev>(&bev)](std::error_code ec, std::size_t n) {
+        staging.prepare(budget), [b = detail::ref_ptr<Bev>(&bev), budget](std::error_code ec, std::size_t n) {
           std::lock_guard g(b->lock_state());
           auto& t = b->transport();
           t.read_pending_ = false;
+          if (!ec) t.read_result(budget, n);
           if (b->closed() || ec == asio::error::operation_aborted) return;
           auto& st = static_cast<staging_holder<staging_type>&>(*t.staging_).buffer;
           st.commit(n);

@@ -2,6 +2,7 @@
 // close-on-free option, connect / connect_hostname, half-close and graceful close.
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <mutex>
 #include <span>
@@ -83,10 +84,12 @@ class socket_transport_common {
 
   /// The address connect() or connect_hostname() connected to
   /// (bufferevent_socket_get_conn_address).
-  std::optional<endpoint_type> get_conn_address() const { return conn_address_; }
+  std::optional<endpoint_type> get_conn_address() const {
+    return connect_ ? connect_->address : std::nullopt;
+  }
 
   /// The resolver's error after a failed connect_hostname (bufferevent_socket_get_dns_error).
-  std::error_code dns_error() const noexcept { return dns_error_; }
+  std::error_code dns_error() const noexcept { return connect_ ? connect_->dns_error : std::error_code{}; }
 
   bool connecting() const noexcept { return connecting_; }
 
@@ -130,16 +133,17 @@ class socket_transport_common {
   {
     if (connecting_) return make_error_code(errc::invalid_argument);
     connecting_ = true;
-    dns_error_ = {};
+    connect_state& cs = connect_data();
+    cs.dns_error = {};
     bev.suspend(direction::both, suspend_reason::lookup);
-    resolver_ = std::make_unique<asio::ip::tcp::resolver>(socket_.get_executor());
+    cs.resolver.emplace(socket_.get_executor());
     auto on_resolved = [b = detail::ref_ptr<Bev>(&bev)](std::error_code ec,
                                                         asio::ip::tcp::resolver::results_type results) {
       std::lock_guard g(b->lock_state());
       auto& t = b->transport();
       if (b->closed()) return;
       if (ec) {
-        t.dns_error_ = ec;
+        t.connect_->dns_error = ec;
         t.connect_failed(*b, ec);
         return;
       }
@@ -151,9 +155,9 @@ class socket_transport_common {
     };
     const std::string service = std::to_string(port);
     if (family == address_family::unspecified)
-      resolver_->async_resolve(host, service, std::move(on_resolved));
+      cs.resolver->async_resolve(host, service, std::move(on_resolved));
     else
-      resolver_->async_resolve(family == address_family::v4 ? asio::ip::tcp::v4() : asio::ip::tcp::v6(),
+      cs.resolver->async_resolve(family == address_family::v4 ? asio::ip::tcp::v4() : asio::ip::tcp::v6(),
                                host, service, std::move(on_resolved));
     return {};
   }
@@ -206,7 +210,7 @@ class socket_transport_common {
       return;
     }
     connecting_ = false;
-    conn_address_ = ep;
+    connect_data().address = ep;
     prepare_socket();
     // Order (rule 7): event(connected) first; the write callback follows once
     // the data written before the connection completed has been sent.
@@ -240,6 +244,16 @@ class socket_transport_common {
     }
   }
 
+  // Adaptive read size: start small, double while reads fill the request, halve
+  // when they use under a quarter of it. Small messages then take small segments
+  // (fewer pages touched per connection), bulk transfers still reach the cap.
+  static constexpr std::size_t min_read_size = 4096;
+  std::size_t read_size(std::size_t budget) const noexcept { return std::min(budget, read_hint_); }
+  void read_result(std::size_t requested, std::size_t got) noexcept {
+    if (got == requested && requested == read_hint_) read_hint_ = std::min<std::size_t>(read_hint_ * 2, std::size_t{1} << 30);
+    else if (got < requested / 4 && read_hint_ > min_read_size) read_hint_ /= 2;
+  }
+
   template <class Bev>
   void read_failed(Bev& bev, std::error_code ec) {
     if (ec == asio::error::eof) bev.transport_event(events::reading | events::eof);
@@ -259,7 +273,7 @@ class socket_transport_common {
 
   void close_socket() {
     std::error_code ec;
-    if (resolver_) resolver_->cancel();
+    if (connect_ && connect_->resolver) connect_->resolver->cancel();
     if (!socket_.is_open()) return;
     if (options_.close_on_free) {
       socket_.close(ec);
@@ -271,9 +285,19 @@ class socket_transport_common {
 
   socket_type socket_;
   socket_options options_;
-  std::unique_ptr<asio::ip::tcp::resolver> resolver_;
-  std::optional<endpoint_type> conn_address_;
-  std::error_code dns_error_;
+  // What only connecting bufferevents need, allocated by connect(): accepted
+  // connections never pay for it.
+  struct connect_state {
+    std::optional<asio::ip::tcp::resolver> resolver;
+    std::optional<endpoint_type> address;
+    std::error_code dns_error;
+  };
+  connect_state& connect_data() {
+    if (!connect_) connect_ = std::make_unique<connect_state>();
+    return *connect_;
+  }
+  std::unique_ptr<connect_state> connect_;
+  std::size_t read_hint_ = min_read_size;
   bool connecting_ = false;
   bool shutdown_pending_ = false;  // half-close once the output drains
   bool graceful_pending_ = false;  // close once the output drains
