@@ -376,7 +376,6 @@ class tls {
       if (!s.handshake_done) return src.empty() ? filter_result::ok : filter_result::need_more;
     }
     const std::size_t before = dst.size();
-    fprintf(stderr, "out: src=%zu limit=%zu mode=%d\n", src.size(), limit, int(mode));
     // After close_notify SSL_write fails ("protocol is shutdown"): an error, never bytes stuck.
     while (!src.empty()) {
       const std::size_t grown = dst.size() - before;
@@ -396,7 +395,6 @@ class tls {
         continue;
       }
       const int err = SSL_get_error(s.ssl, rc);
-      fprintf(stderr, "write err %d\n", err);
       if (err == SSL_ERROR_WANT_READ) return filter_result::need_more;  // resumed after input
       if (err == SSL_ERROR_WANT_WRITE) return fail(make_error_code(tls_errc::output_refused));
       return fail(ssl_error(err));

@@ -123,7 +123,7 @@ inline constexpr std::size_t segment_cache_max_alloc = 256 * 1024 + segment_page
 /// Bytes (allocations, headers included) one thread's cache keeps at most.
 inline constexpr std::size_t segment_cache_max_bytes = 1024 * 1024;
 
-/// Counters of the calling thread's cache (see evbuffer::segment_cache_stats).
+/// Counters of the calling thread's cache (see evbuffer::thread_cache_stats).
 struct segment_cache_counters {
   std::size_t segments = 0;  ///< segments held now
   std::size_t bytes = 0;     ///< bytes held now (allocations, headers included)
