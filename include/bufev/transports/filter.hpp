@@ -63,6 +63,9 @@ class filter_transport {
   // A filter moves what the watermarks allow; caps belong to the lowest layer.
   static constexpr std::size_t default_max_single_read = unlimited;
   static constexpr std::size_t default_max_single_write = unlimited;
+  /// How much a filter queues in a lower bufferevent that has no write high
+  /// watermark before it waits for that layer to drain.
+  static constexpr std::size_t default_lower_batch = 256 * 1024;
 
   explicit filter_transport(bufferevent_ptr<Lower> lower, Filter f = Filter{})
       : lower_(std::move(lower)), filter_(std::move(f)) {}
@@ -418,11 +421,12 @@ class filter_transport {
         const bool allowed = any(up.enabled(), direction::write) && up.write_suspend_ == 0;
         if (!allowed || (src.empty() && !detail::filter_output_pending(filter_))) break;
         // Normal mode stops at the lower write high mark (libevent's use of it).
-        const std::size_t high = lower_->getwatermark(direction::write).high;
-        if (high != 0) {
-          if (dst.size() >= high) break;  // resumed by the lower's write callback
-          limit = high - dst.size();
-        }
+        // Without one it still stops at default_lower_batch: the lower layer's
+        // transport then gets to run, and memory stays bounded.
+        std::size_t high = lower_->getwatermark(direction::write).high;
+        if (high == 0) high = default_lower_batch;
+        if (dst.size() >= high) break;  // resumed by the lower's write callback
+        limit = high - dst.size();
       }
       const std::size_t src_before = src.size();
       const std::size_t dst_before = dst.size();
