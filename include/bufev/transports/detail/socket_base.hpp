@@ -13,12 +13,16 @@
 #include <system_error>
 #include <type_traits>
 #include <utility>
+#include <vector>
 
 #include <asio/any_io_executor.hpp>
 #include <asio/basic_stream_socket.hpp>
 #include <asio/connect.hpp>
 #include <asio/error.hpp>
+#include <asio/execution/context.hpp>
+#include <asio/execution_context.hpp>
 #include <asio/ip/tcp.hpp>
+#include <asio/query.hpp>
 
 #include <bufev/core/bufferevent.hpp>
 #include <bufev/core/ref_ptr.hpp>
@@ -60,6 +64,25 @@ std::array<asio::const_buffer, max_gather> gather(const Buffer& out, std::size_t
   }
   return bufs;
 }
+
+/// Sockets that close_on_free=false could not release (see close_socket): kept open
+/// until their execution context is destroyed.
+template <class Socket>
+class unreleased_sockets final : public asio::execution_context::service {
+ public:
+  using key_type = unreleased_sockets;
+  static inline asio::execution_context::id id;
+  explicit unreleased_sockets(asio::execution_context& ctx) : asio::execution_context::service(ctx) {}
+  void keep(Socket s) {
+    std::lock_guard g(mutex_);
+    sockets_.push_back(std::move(s));
+  }
+
+ private:
+  void shutdown() override {}
+  std::mutex mutex_;
+  std::vector<Socket> sockets_;
+};
 
 /// Everything the readiness and completion socket transports share. It is the
 /// transports' `transport_helper_type`, so it may use the core's transport interface.
@@ -280,6 +303,13 @@ class socket_transport_common {
     } else {
       socket_.cancel(ec);
       (void)socket_.release(ec);
+      // Asio cannot take a socket back from its IOCP before Windows 8.1 (nor under
+      // wine): rather than close what the caller owns, keep it open while the
+      // execution context lives.
+      if (socket_.is_open()) {
+        auto& ctx = asio::query(socket_.get_executor(), asio::execution::context);
+        asio::use_service<unreleased_sockets<socket_type>>(ctx).keep(std::move(socket_));
+      }
     }
   }
 
