@@ -48,6 +48,12 @@ struct config {
   }
 };
 
+/// A benchmark that checks its own results stops here if a check fails.
+[[noreturn]] inline void fail(const char* what) {
+  std::fprintf(stderr, "benchmark self-check failed: %s\n", what);
+  std::exit(1);
+}
+
 /// Keeps the optimiser from deleting work whose result is otherwise unused.
 template <class T>
 inline void do_not_optimize(const T& value) {

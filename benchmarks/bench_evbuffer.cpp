@@ -34,10 +34,7 @@ levbuf make_levbuf() {
   return b;
 }
 
-[[noreturn]] void fail(const char* what) {
-  std::fprintf(stderr, "benchmark self-check failed: %s\n", what);
-  std::exit(1);
-}
+using bench::fail;
 
 // --- add + drain ------------------------------------------------------------
 

@@ -19,6 +19,7 @@
 // event_base whose services exist already, so the figure is only what one more
 // connection costs. A second table splits the C++ figures by operator new calls.
 #include "bench_common.hpp"
+#include "bench_net.hpp"
 
 #include <bufev/bufev.hpp>
 
@@ -87,45 +88,15 @@ namespace {
 using tcp = asio::ip::tcp;
 constexpr std::size_t connections = 1000;
 
-[[noreturn]] void fail(const char* what) {
-  std::fprintf(stderr, "benchmark self-check failed: %s\n", what);
-  std::exit(1);
-}
+using bench::fail;
 
 long long heap_in_use() {
   const struct mallinfo2 m = mallinfo2();
   return static_cast<long long>(m.uordblks + m.hblkhd);
 }
 
-struct fd_pair {
-  int client = -1;
-  int server = -1;
-};
-
-std::vector<fd_pair> make_connections(std::size_t n) {
-  const int l = ::socket(AF_INET, SOCK_STREAM, 0);
-  if (l < 0) fail("socket");
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof a;
-  if (::bind(l, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 || ::listen(l, 128) != 0 ||
-      ::getsockname(l, reinterpret_cast<sockaddr*>(&a), &len) != 0)
-    fail("listen");
-  std::vector<fd_pair> v;
-  v.reserve(n);
-  for (std::size_t i = 0; i < n; ++i) {
-    fd_pair p;
-    p.client = ::socket(AF_INET, SOCK_STREAM, 0);
-    if (p.client < 0 || ::connect(p.client, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0)
-      fail("connect (fd limit?)");
-    p.server = ::accept(l, nullptr, nullptr);
-    if (p.server < 0) fail("accept");
-    v.push_back(p);
-  }
-  ::close(l);
-  return v;
-}
+using bench::net::fd_pair;
+using bench::net::make_connections;
 
 void close_clients(const std::vector<fd_pair>& fds) {
   for (const fd_pair& p : fds) ::close(p.client);
@@ -285,12 +256,8 @@ figure measure_libevent() {
 
 int main(int argc, char** argv) {
   (void)bench::config::from_args(argc, argv);  // --quick changes nothing: one pass is exact
-  rlimit rl{};
-  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-    rl.rlim_cur = rl.rlim_max;
-    (void)setrlimit(RLIMIT_NOFILE, &rl);
-  }
-  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < 2 * connections + 64) {
+  bench::net::raise_fd_limit();
+  if (bench::net::fd_limit() < 2 * connections + 64) {
     std::printf("idle_heap_per_conn: skipped, needs %zu descriptors\n", 2 * connections + 64);
     return 0;
   }

@@ -28,10 +28,7 @@ namespace {
 constexpr double mib = 1024.0 * 1024.0;
 constexpr std::size_t batch_bytes = 256 * 1024;
 
-[[noreturn]] void fail(const char* what) {
-  std::fprintf(stderr, "benchmark self-check failed: %s\n", what);
-  std::exit(1);
-}
+using bench::fail;
 
 using pair_t = bufev::pair_bufferevent<>;
 

@@ -22,6 +22,7 @@
 // 64 MiB bulk transfers. Full: 1, 10, 100, 1000 connections, 5 samples of 250 ms,
 // 1 GiB bulk transfers.
 #include "bench_common.hpp"
+#include "bench_net.hpp"
 
 #include <bufev/bufev.hpp>
 
@@ -55,64 +56,15 @@ std::size_t max_read_override = 0;  // --max-read=N: set_max_single_read(N) on b
 using clock_type = std::chrono::steady_clock;
 constexpr double mib = 1024.0 * 1024.0;
 
-[[noreturn]] void fail(const char* what) {
-  std::fprintf(stderr, "benchmark self-check failed: %s\n", what);
-  std::exit(1);
-}
+using bench::fail;
 
 // ---- plain sockets -----------------------------------------------------------
 
-void raise_fd_limit() {
-  rlimit rl{};
-  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-    rl.rlim_cur = rl.rlim_max;
-    (void)setrlimit(RLIMIT_NOFILE, &rl);
-  }
-}
-
-std::size_t fd_limit() {
-  rlimit rl{};
-  if (getrlimit(RLIMIT_NOFILE, &rl) != 0) return 1024;
-  return rl.rlim_cur == RLIM_INFINITY ? 1u << 20 : static_cast<std::size_t>(rl.rlim_cur);
-}
-
-struct fd_pair {
-  int client = -1;
-  int server = -1;
-};
-
-void set_nodelay(int fd) {
-  int one = 1;
-  (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-}
-
-// n connected loopback TCP connections (client end, accepted end).
-std::vector<fd_pair> make_connections(std::size_t n) {
-  const int l = ::socket(AF_INET, SOCK_STREAM, 0);
-  if (l < 0) fail("socket");
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof a;
-  if (::bind(l, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 || ::listen(l, 128) != 0 ||
-      ::getsockname(l, reinterpret_cast<sockaddr*>(&a), &len) != 0)
-    fail("listen");
-  std::vector<fd_pair> v;
-  v.reserve(n);
-  for (std::size_t i = 0; i < n; ++i) {
-    fd_pair p;
-    p.client = ::socket(AF_INET, SOCK_STREAM, 0);
-    if (p.client < 0 || ::connect(p.client, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0)
-      fail("connect (fd limit?)");
-    p.server = ::accept(l, nullptr, nullptr);
-    if (p.server < 0) fail("accept");
-    set_nodelay(p.client);
-    set_nodelay(p.server);
-    v.push_back(p);
-  }
-  ::close(l);
-  return v;
-}
+using bench::net::fd_limit;
+using bench::net::fd_pair;
+using bench::net::make_connections;
+using bench::net::raise_fd_limit;
+using bench::net::set_nodelay;
 
 // ---- the ping-pong ---------------------------------------------------------------
 

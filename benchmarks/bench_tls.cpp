@@ -40,10 +40,7 @@ constexpr double mib = 1024.0 * 1024.0;
 constexpr std::size_t batch_bytes = 256 * 1024;
 const char* const suite = "TLS_AES_128_GCM_SHA256";
 
-[[noreturn]] void fail(const char* what) {
-  std::fprintf(stderr, "benchmark self-check failed: %s\n", what);
-  std::exit(1);
-}
+using bench::fail;
 
 // One handler. run_one() stops the io_context when the last handler leaves it
 // without work, so a later call must restart it first. False: nothing to run.

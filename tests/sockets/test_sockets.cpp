@@ -394,7 +394,16 @@ TEMPLATE_TEST_CASE("sockets: IPv6 and adopting a native handle", "[sockets]", re
     // Asio takes a socket back from its IOCP with FileReplaceCompletionInformation
     // (Windows 8.1 and later); wine does not implement it.
     if (rec == asio::error::operation_not_supported) {
-      WARN("sockets cannot be released from the IOCP here (wine): close_on_free=false not run");
+      // bufev cannot release it either, and must still leave it open when freed.
+      const auto h = raw.native_handle();
+      auto b = make_socket_bufferevent<bev_t>(std::move(raw), socket_options{.close_on_free = false});
+      b->write("fd", 2);
+      char buf[2];
+      REQUIRE(run_until(io, [&] { return b->output().empty(); }));
+      CHECK(asio::read(peer, asio::buffer(buf)) == 2);
+      b.reset();
+      CHECK(::send(h, "ok", 2, 0) == 2);  // still open
+      CHECK(asio::read(peer, asio::buffer(buf)) == 2);
       return;
     }
 #endif

@@ -37,7 +37,9 @@ enum class address_family : unsigned char { unspecified, v4, v6 };
 /// Options of a socket bufferevent.
 struct socket_options {
   /// Close the socket when the bufferevent is closed or freed (BEV_OPT_CLOSE_ON_FREE).
-  /// Otherwise the descriptor is released to the caller's care and stays open.
+  /// Otherwise the descriptor is released to the caller's care and stays open. (Where
+  /// Asio cannot release a socket from its IOCP, before Windows 8.1 and under wine,
+  /// it stays open but bound to the execution context until that is destroyed.)
   bool close_on_free = true;
 };
 
