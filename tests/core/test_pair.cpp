@@ -156,7 +156,7 @@ TEST_CASE("rule 2: below the read low watermark nothing fires until more data ar
   CHECK(b->input().size() == 8);
 }
 
-TEST_CASE("rule 3: high watermark suspends reading; draining resumes; no spin without drain",
+TEST_CASE("rule 3: high watermark suspends reading, draining resumes, no spin without drain",
           "[core][rule3]") {
   asio::io_context io;
   auto ab_pair = bufev::make_pair(io.get_executor());
@@ -188,7 +188,7 @@ TEST_CASE("rule 3: high watermark suspends reading; draining resumes; no spin wi
   CHECK(a->output().empty());
 }
 
-TEST_CASE("rule 4: write() never calls back synchronously; write cb when output <= low",
+TEST_CASE("rule 4: write() never calls back synchronously, write cb when output <= low",
           "[core][rule4]") {
   asio::io_context io;
   auto ab_pair = bufev::make_pair<immediate_pair_t>(io.get_executor());
@@ -249,7 +249,7 @@ TEST_CASE("rule 5: writability with hysteresis, one notification per change", "[
   CHECK_FALSE(a->write(pattern(100)));
 }
 
-TEST_CASE("rule 6 / pair: closing one side is EOF for the other; its input stays",
+TEST_CASE("rule 6 / pair: closing one side is EOF for the other, its input stays",
           "[core][pair][rule6]") {
   asio::io_context io;
   auto ab_pair = bufev::make_pair(io.get_executor());
@@ -299,7 +299,7 @@ TEST_CASE("pair: data moves segments, not bytes", "[core][pair]") {
   CHECK(take_all(*b) == big);
 }
 
-TEST_CASE("rule 12: trigger honours watermarks unless told; sync unless deferred",
+TEST_CASE("rule 12: trigger honours watermarks unless told, sync unless deferred",
           "[core][rule12]") {
   asio::io_context io;
   SECTION("immediate policy: synchronous") {
@@ -397,7 +397,7 @@ TEST_CASE("rule 13: flush modes on a pair", "[core][rule13][pair]") {
   CHECK(evs[0] == (events::reading | events::eof));
 }
 
-TEST_CASE("rule 10: free from inside a callback; no callback after close", "[core][rule10]") {
+TEST_CASE("rule 10: free from inside a callback, no callback after close", "[core][rule10]") {
   asio::io_context io;
   SECTION("destroy own bufferevent inside its read callback") {
     auto ab_pair = bufev::make_pair(io.get_executor());
@@ -636,7 +636,7 @@ TEST_CASE("handler objects: members found by concepts, called directly", "[core]
   CHECK(b->handler().evs == std::vector<events>{events::reading | events::eof});
 }
 
-TEST_CASE("runtime watermarks refuse high below low; limits refuse zero", "[core][errors]") {
+TEST_CASE("runtime watermarks refuse high below low, limits refuse zero", "[core][errors]") {
   asio::io_context io;
   auto ab_pair = bufev::make_pair(io.get_executor());
   [[maybe_unused]] auto& a = ab_pair.first;

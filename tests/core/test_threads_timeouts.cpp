@@ -190,7 +190,7 @@ TEST_CASE("rule 8: write timeout runs only while output is pending", "[core][rul
   CHECK(f.a.output().size() == 5);  // nothing lost
 }
 
-TEST_CASE("rule 8: set_timeouts and enable restart; clearing stops", "[core][rule8]") {
+TEST_CASE("rule 8: set_timeouts and enable restart, clearing stops", "[core][rule8]") {
   timeout_fixture f;
   f.b.enable(direction::read);
   f.b.set_timeouts(5s, std::nullopt);

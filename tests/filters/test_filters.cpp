@@ -216,7 +216,7 @@ TEST_CASE("filter: filters over filters over a pair (libevent's filter scenarios
   CHECK(&fb->lowest_layer() == &fb->next_layer().next_layer().underlying());
 }
 
-TEST_CASE("filter: the stack is one concrete type; next_layer/lowest_layer reach down",
+TEST_CASE("filter: the stack is one concrete type, next_layer/lowest_layer reach down",
           "[filter][stack]") {
   asio::io_context io;
   auto ab_pair = bufev::make_pair(io.get_executor());
@@ -292,7 +292,7 @@ TEST_CASE("filter: no stranded data: draining, enabling reading, raising the wat
   }
 }
 
-TEST_CASE("filter: EOF reaches the input filter as finished; its trailer comes before EOF",
+TEST_CASE("filter: EOF reaches the input filter as finished, its trailer comes before EOF",
           "[filter][eof]") {
   asio::io_context io;
   auto ab_pair = bufev::make_pair(io.get_executor());

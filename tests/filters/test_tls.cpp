@@ -464,7 +464,7 @@ TEST_CASE("tls over a pair: a record held inside OpenSSL is delivered without mo
   CHECK(server->underlying().input().empty());
 }
 
-TEST_CASE("tls over a pair: flush(write, finished) sends close_notify; the peer reads eof", "[tls][pair][close]") {
+TEST_CASE("tls over a pair: flush(write, finished) sends close_notify, the peer reads eof", "[tls][pair][close]") {
   asio::io_context io;
   auto [a, b] = bufev::make_pair(io.get_executor());
   auto client = std::move(a) | filters::tls::client(client_ctx(), "localhost");

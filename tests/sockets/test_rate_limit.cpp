@@ -308,7 +308,7 @@ TEST_CASE("rate limit: a group shares its bucket, with a minimum share (manual c
   CHECK(g->size() == 0);
 }
 
-TEST_CASE("rate limit: own bucket and group bucket together; members keep the group alive",
+TEST_CASE("rate limit: own bucket and group bucket together, members keep the group alive",
           "[rate_limit][pair][group]") {
   asio::io_context io;
   std::error_code ec;

@@ -140,7 +140,7 @@ TEMPLATE_TEST_CASE("sockets: connect_hostname resolves, or fails with one event 
   }
 }
 
-TEMPLATE_TEST_CASE("sockets: server writes then frees from its write callback; client gets all at EOF",
+TEMPLATE_TEST_CASE("sockets: server writes then frees from its write callback, client gets all at EOF",
                    "[sockets][rule10]", readiness, completion) {
   // libevent's test_bufferevent_connect, with deferral and locking variants.
   auto scenario = [](auto tag) {
@@ -179,7 +179,7 @@ TEMPLATE_TEST_CASE("sockets: server writes then frees from its write callback; c
   scenario(std::type_identity<typename TestType::template bev<deferred_callbacks, locked_unlock_callbacks>>{});
 }
 
-TEMPLATE_TEST_CASE("sockets: EOF and reset give the right events; received data stays",
+TEMPLATE_TEST_CASE("sockets: EOF and reset give the right events, received data stays",
                    "[sockets][rule6]", readiness, completion) {
   using bev_t = typename TestType::template bev<>;
   asio::io_context io;
@@ -362,6 +362,10 @@ TEMPLATE_TEST_CASE("sockets: timeouts on real sockets (steady clock)", "[sockets
     CHECK(evs == std::vector<events>{events::timeout | events::writing});
     CHECK_FALSE(b->output().empty());
   }
+  // Asio 1.22's io_uring backend destroys the operations of closed sockets only
+  // after its other services: let the cancellations complete first.
+  b.reset();
+  drain_ready(io);
 }
 
 TEMPLATE_TEST_CASE("sockets: IPv6 and adopting a native handle", "[sockets]", readiness, completion) {

@@ -406,10 +406,9 @@ class basic_bufferevent {
     if (closed_) return;
     closed_ = true;
     pending_ = {};
-    if (timeouts_) {
-      disarm(timeouts_->read);
-      disarm(timeouts_->write);
-    }
+    // The timers go now, while their execution context surely exists: handlers
+    // in flight may keep this object alive until that context is destroyed.
+    timeouts_.reset();
     if constexpr (rate_limit_policy::enabled) rate_.close(*this);
     transport_reading_ = transport_writing_ = false;
     transport_.close(*this);
