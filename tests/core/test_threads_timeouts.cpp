@@ -31,6 +31,8 @@ void cross_thread_ping_pong() {
   constexpr std::size_t target = 32 * 1024 * 1024;
   std::atomic<std::size_t> moved1{0}, moved2{0};
   std::atomic<bool> done{false};
+  std::promise<void> finished_promise;
+  std::future<void> finished = finished_promise.get_future();
   // x's partner forwards what x sent into y (another thread's bufferevent), and
   // y's partner forwards into x: each callback writes into the other.
   auto forward = [&](Bev& from, Bev& to, std::atomic<std::size_t>& moved) {
@@ -39,7 +41,7 @@ void cross_thread_ping_pong() {
     while ((n = from.read(buf, sizeof buf)) > 0) {
       moved += n;
       if (moved1 + moved2 < target) to.write(buf, n);
-      else done = true;
+      else if (!done.exchange(true)) finished_promise.set_value();  // once, from either thread
     }
   };
   p1.second->setcb([&](Bev& b) { forward(b, y, moved1); }, nullptr, nullptr);
@@ -54,9 +56,6 @@ void cross_thread_ping_pong() {
   auto g2 = asio::make_work_guard(io2);
   std::thread t1([&] { io1.run(); });
   std::thread t2([&] { io2.run(); });
-  auto finished = std::async(std::launch::async, [&] {
-    while (!done) std::this_thread::yield();
-  });
   const bool ok = finished.wait_for(std::chrono::seconds(60)) == std::future_status::ready;
   if (!ok) {
     // A deadlock cannot be undone; report and leave without hanging CI.
