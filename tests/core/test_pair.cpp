@@ -3,6 +3,8 @@
 
 #include <array>
 #include <cstring>
+#include <functional>
+#include <memory>
 #include <numeric>
 #include <string>
 #include <vector>
@@ -700,7 +702,58 @@ TEST_CASE("empty policies take no space", "[core][policies]") {
   using fixed_marks = pair_bufferevent<handler<empty_handler>, fixed_watermarks<0, 0>>;
   // Four size_t of runtime watermarks, nothing for fixed ones.
   STATIC_REQUIRE(sizeof(runtime_marks) - sizeof(fixed_marks) >= 4 * sizeof(std::size_t));
-  // A handler object with no state adds nothing; run-time callbacks cost their std::functions.
-  STATIC_REQUIRE(sizeof(pair_t) - sizeof(runtime_marks) >= 4 * sizeof(std::function<void()>) - 8);
+  // A handler object with no state adds nothing; run-time callbacks cost 16 bytes each.
+  STATIC_REQUIRE(sizeof(detail::callback<void(pair_t&)>) == 2 * sizeof(void*));
+  STATIC_REQUIRE(sizeof(pair_t) - sizeof(runtime_marks) >= 4 * sizeof(detail::callback<void(pair_t&)>) - 8);
   STATIC_REQUIRE(sizeof(pair_bufferevent<handler<empty_handler>, unlocked>) == sizeof(runtime_marks));
+}
+
+TEST_CASE("run-time callbacks: inline and heap callables, copies, empty values", "[core][handler]") {
+  using cb = detail::callback<int(int)>;
+  cb empty;
+  CHECK_FALSE(empty);
+  CHECK(empty == nullptr);
+  // Pointer-sized trivially copyable callables are stored inline, others on the heap.
+  int base = 10;
+  cb small = [&base](int x) { return base + x; };
+  auto text = std::make_shared<std::string>("abc");
+  cb large = [text, pad = std::array<char, 40>{}](int x) { return static_cast<int>(text->size()) + x + pad[0]; };
+  REQUIRE(small);
+  REQUIRE(large);
+  CHECK(small(1) == 11);
+  CHECK(large(1) == 4);
+  {
+    cb copy = large;  // a deep copy: the capture's shared_ptr is shared, not moved
+    CHECK(text.use_count() == 3);
+    CHECK(copy(2) == 5);
+    cb moved = std::move(copy);
+    CHECK_FALSE(copy);
+    CHECK(moved(0) == 3);
+    CHECK(text.use_count() == 3);
+    moved = small;
+    CHECK(text.use_count() == 2);
+    CHECK(moved(5) == 15);
+  }
+  CHECK(text.use_count() == 2);
+  large = nullptr;
+  CHECK(text.use_count() == 1);
+  // Function pointers and std::function: a null one makes an empty callback.
+  int (*fp)(int) = nullptr;
+  CHECK_FALSE(cb(fp));
+  fp = [](int x) { return -x; };
+  CHECK(cb(fp)(3) == -3);
+  CHECK_FALSE(cb(std::function<int(int)>()));
+  CHECK(cb(std::function<int(int)>([](int x) { return 2 * x; }))(4) == 8);
+  // Through setcb/getcb.
+  asio::io_context io;
+  auto ab_pair = bufev::make_pair(io.get_executor());
+  auto& a = ab_pair.first;
+  int reads = 0;
+  a->setcb([&reads](pair_t&) { ++reads; }, nullptr, nullptr);
+  CHECK(a->getcb().read);
+  CHECK_FALSE(a->getcb().write);
+  CHECK(a->getcb().event == nullptr);
+  auto read_copy = a->getcb().read;
+  read_copy(*a);
+  CHECK(reads == 1);
 }

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <concepts>
 #include <cstddef>
 #include <cstdint>
 #include <limits>
@@ -14,6 +15,7 @@
 #include <optional>
 #include <string>
 #include <system_error>
+#include <tuple>
 #include <type_traits>
 #include <utility>
 
@@ -275,7 +277,7 @@ class basic_bufferevent {
     if (closed_) return;
     if (!timeouts_) {
       if (!read_timeout && !write_timeout) return;
-      timeouts_ = std::make_unique<detail::timeout_state<timer_policy>>(ex_);
+      timeouts_ = std::make_unique<detail::timeout_state<timer_policy>>(get_executor());
     }
     timeouts_->read.timeout = read_timeout;
     timeouts_->write.timeout = write_timeout;
@@ -417,9 +419,13 @@ class basic_bufferevent {
  public:
   // ---- access ----------------------------------------------------------------
 
-  executor_type get_executor() const noexcept { return ex_; }
+  /// The executor callbacks run on (a socket bufferevent's is its socket's).
+  executor_type get_executor() const noexcept {
+    if constexpr (transport_executor) return transport_.get_executor();
+    else return ex_;
+  }
   /// libevent's bufferevent_get_base: the executor.
-  executor_type executor() const noexcept { return ex_; }
+  executor_type executor() const noexcept { return get_executor(); }
   Transport& transport() noexcept { return transport_; }
   const Transport& transport() const noexcept { return transport_; }
 
@@ -535,8 +541,8 @@ class basic_bufferevent {
   template <class... TransportArgs>
   basic_bufferevent(create_tag, handler_storage h, executor_type ex, TransportArgs&&... args)
       : transport_(std::forward<TransportArgs>(args)...),
-        ex_(std::move(ex)),
-        io_post_ex_(io_context_post_executor(ex_)),
+        ex_(own_executor(std::move(ex))),
+        io_post_ex_(io_context_post_executor(get_executor())),
         handler_(std::move(h)),
         max_single_read_(detail::default_max_single_read<Transport>()),
         max_single_write_(detail::default_max_single_write<Transport>()) {
@@ -670,7 +676,7 @@ class basic_bufferevent {
     if (io_post_ex_)
       asio::execution::execute(*io_post_ex_, std::forward<F>(f));
     else
-      asio::execution::execute(asio::prefer(asio::require(ex_, asio::execution::blocking.never),
+      asio::execution::execute(asio::prefer(asio::require(get_executor(), asio::execution::blocking.never),
                                             asio::execution::relationship.fork),
                                std::forward<F>(f));
   }
@@ -995,7 +1001,17 @@ class basic_bufferevent {
   Transport transport_;
   input_buffer_type input_;
   output_buffer_type output_;
-  executor_type ex_;
+  // A transport whose executor is of this type (a socket) is asked for it: a
+  // second copy would cost every connection sizeof(any_io_executor).
+  static constexpr bool transport_executor = requires(const Transport& t) {
+    { t.get_executor() } -> std::same_as<executor_type>;
+  };
+  using own_executor_type = std::conditional_t<transport_executor, std::tuple<>, executor_type>;
+  static own_executor_type own_executor(executor_type ex) {
+    if constexpr (transport_executor) return {};
+    else return ex;
+  }
+  [[no_unique_address]] own_executor_type ex_;
   using io_post_executor = decltype(asio::prefer(
       asio::require(std::declval<asio::io_context::executor_type>(), asio::execution::blocking.never),
       asio::execution::relationship.fork));

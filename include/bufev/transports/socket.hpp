@@ -52,9 +52,14 @@ class socket_transport
   template <class Bev>
   void start_writing(Bev& bev) {
     want_write_ = true;
-    if (write_waiting_ || write_posted_ || !this->ready_for_io()) return;
-    // Try at once in a fresh handler (the socket is usually writable), wait
-    // only if it is not.
+    if (write_waiting_ || write_posted_ || write_after_read_ || !this->ready_for_io()) return;
+    // Bytes written from a read callback (an echo) go out when it returns, in
+    // the same handler; otherwise try at once in a fresh handler (the socket is
+    // usually writable) and wait only if it is not.
+    if (in_read_) {
+      write_after_read_ = true;
+      return;
+    }
     write_posted_ = true;
     bev.post([b = detail::ref_ptr<Bev>(&bev)] {
       std::lock_guard g(b->lock_state());
@@ -94,7 +99,7 @@ class socket_transport
     {
       typename Bev::io_scope s(bev);
       auto& in = bev.input_buffer();
-      n = this->socket_.read_some(in.prepare(budget), ec);
+      n = detail::with_buffers(in.prepare(budget), [&](const auto& bufs) { return this->socket_.read_some(bufs, ec); });
       in.commit(n);
     }
     if (!ec) this->read_result(budget, n);
@@ -103,7 +108,18 @@ class socket_transport
       return;
     }
     if (ec) return this->read_failed(bev, ec);
-    bev.transport_read_done(n);
+    {
+      struct read_scope {  // reset even if a callback throws
+        socket_transport& t;
+        ~read_scope() { t.in_read_ = false; }
+      } scope{*this};
+      in_read_ = true;
+      bev.transport_read_done(n);
+    }
+    if (write_after_read_) {
+      write_after_read_ = false;
+      try_write(bev);
+    }
     if (!bev.closed() && want_read_ && !read_waiting_) wait_readable(bev);
   }
 
@@ -113,7 +129,8 @@ class socket_transport
     const std::size_t budget = bev.write_budget();
     if (budget == 0) return;
     std::error_code ec;
-    const std::size_t n = this->socket_.write_some(detail::gather(bev.output_buffer(), budget), ec);
+    const std::size_t n = detail::with_buffers(detail::gather(bev.output_buffer(), budget),
+                                               [&](const auto& bufs) { return this->socket_.write_some(bufs, ec); });
     if (ec == asio::error::would_block || ec == asio::error::try_again) {
       write_waiting_ = true;
       this->socket_.async_wait(asio::socket_base::wait_write,
@@ -137,6 +154,8 @@ class socket_transport
   bool read_waiting_ = false;
   bool write_waiting_ = false;
   bool write_posted_ = false;
+  bool in_read_ = false;           // inside transport_read_done
+  bool write_after_read_ = false;  // try_write when it returns
 };
 
 /// Completion-based socket transport (libevent's IOCP bufferevent): reads and
@@ -184,27 +203,32 @@ class completion_socket_transport
     if (!staging_) staging_ = std::make_unique<staging_holder<staging_type>>();
     auto& staging = static_cast<staging_holder<staging_type>&>(*staging_).buffer;
     read_pending_ = true;
-    this->socket_.async_read_some(
-        staging.prepare(budget), [b = detail::ref_ptr<Bev>(&bev), budget](std::error_code ec, std::size_t n) {
-          std::lock_guard g(b->lock_state());
-          auto& t = b->transport();
-          t.read_pending_ = false;
-          if (!ec) t.read_result(budget, n);
-          if (b->closed() || ec == asio::error::operation_aborted) return;
-          auto& st = static_cast<staging_holder<staging_type>&>(*t.staging_).buffer;
-          st.commit(n);
-          if (n > 0) {
-            {
-              typename Bev::io_scope s(*b);
-              detail::move_bytes(st, b->input_buffer(), n);
-            }
-            b->transport_read_done(n);
-          }
-          if (b->closed()) return;
-          if (ec) return t.read_failed(*b, ec);
-          if (n == 0) return t.read_failed(*b, asio::error::eof);
-          if (t.want_read_ && b->reading_active()) t.issue_read(*b);
-        });
+    auto on_read = [b = detail::ref_ptr<Bev>(&bev), budget](std::error_code ec, std::size_t n) {
+      std::lock_guard g(b->lock_state());
+      auto& t = b->transport();
+      t.read_pending_ = false;
+      if (!ec) t.read_result(budget, n);
+      if (b->closed() || ec == asio::error::operation_aborted) return;
+      auto& st = static_cast<staging_holder<staging_type>&>(*t.staging_).buffer;
+      st.commit(n);
+      if (n > 0) {
+        {
+          typename Bev::io_scope s(*b);
+          // Small reads are copied and the staging block is read into again:
+          // relinking it would make every read take a fresh block, which with
+          // many connections is cold memory (or page faults) each time.
+          if (n <= small_read_copy) detail::copy_bytes(st, b->input_buffer(), n);
+          else detail::move_bytes(st, b->input_buffer(), n);
+        }
+        b->transport_read_done(n);
+      }
+      if (b->closed()) return;
+      if (ec) return t.read_failed(*b, ec);
+      if (n == 0) return t.read_failed(*b, asio::error::eof);
+      if (t.want_read_ && b->reading_active()) t.issue_read(*b);
+    };
+    detail::with_buffers(staging.prepare(budget),
+                         [&](const auto& bufs) { this->socket_.async_read_some(bufs, std::move(on_read)); });
   }
 
   template <class Bev>
@@ -212,18 +236,18 @@ class completion_socket_transport
     const std::size_t budget = bev.write_budget();
     if (budget == 0) return;
     write_pending_ = true;
-    this->socket_.async_write_some(
-        detail::gather(bev.output_buffer(), budget),
-        [b = detail::ref_ptr<Bev>(&bev)](std::error_code ec, std::size_t n) {
-          std::lock_guard g(b->lock_state());
-          auto& t = b->transport();
-          t.write_pending_ = false;
-          if (b->closed() || ec == asio::error::operation_aborted) return;
-          if (n > 0) t.wrote(*b, n);
-          if (b->closed()) return;
-          if (ec) return b->transport_event(events::writing | events::error, ec);
-          if (t.want_write_ && b->writing_active()) t.issue_write(*b);
-        });
+    auto on_write = [b = detail::ref_ptr<Bev>(&bev)](std::error_code ec, std::size_t n) {
+      std::lock_guard g(b->lock_state());
+      auto& t = b->transport();
+      t.write_pending_ = false;
+      if (b->closed() || ec == asio::error::operation_aborted) return;
+      if (n > 0) t.wrote(*b, n);
+      if (b->closed()) return;
+      if (ec) return b->transport_event(events::writing | events::error, ec);
+      if (t.want_write_ && b->writing_active()) t.issue_write(*b);
+    };
+    detail::with_buffers(detail::gather(bev.output_buffer(), budget),
+                         [&](const auto& bufs) { this->socket_.async_write_some(bufs, std::move(on_write)); });
   }
 
   // Type-erased holder so the transport need not name the bufferevent's input
@@ -235,6 +259,8 @@ class completion_socket_transport
   struct staging_holder final : staging_base {
     B buffer;
   };
+
+  static constexpr std::size_t small_read_copy = 4096;
 
   std::unique_ptr<staging_base> staging_;
   bool want_read_ = false;
