@@ -44,6 +44,9 @@ set(BUFEV_CATCH2_INCLUDE_DIR "${BUFEV_MINGW_HOST_INCLUDE}" CACHE PATH "Catch2 v2
 # under wine without the mingw DLLs on its path. (Asio::Asio links ws2_32 and mswsock.)
 set(CMAKE_CXX_FLAGS_INIT "-D_WIN32_WINNT=0x0A00")
 set(CMAKE_EXE_LINKER_FLAGS_INIT "-static")
+# The same for zlib (Debian libz-mingw-w64-dev ships libz.a and libz.dll.a): link
+# the static archive, not the import library that would need zlib1.dll at run time.
+set(ZLIB_USE_STATIC_LIBS ON)
 
 # add_test and catch_discover_tests run the .exe files through wine.
 # WINEDEBUG=-all keeps wine's own diagnostics out of the test output.

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstring>
 #include <functional>
+#include <memory>
 #include <string>
 #include <thread>
 #include <vector>
@@ -75,6 +76,45 @@ struct trailer_on_finish {
     if (mode == flush_mode::finished && src.empty() && finished_calls++ == 0) (void)dst.add("<END>", 5);
     return filter_result::ok;
   }
+};
+
+// Holds its output until its input has seen a byte (a handshake in
+// miniature), with no hooks: a graceful close learns that it must wait from
+// `need_more` alone. In `finished` mode its output ends with "[fin]".
+struct gate_filter {
+  bool open = false;
+  bool trailer_sent = false;
+  template <class Src, class Dst>
+  filter_result filter_input(Src& src, Dst& dst, std::size_t limit, flush_mode) {
+    if (!src.empty()) open = true;
+    bufev::detail::move_bytes(src, dst, std::min(src.size(), limit));
+    return filter_result::ok;
+  }
+  template <class Src, class Dst>
+  filter_result filter_output(Src& src, Dst& dst, std::size_t limit, flush_mode mode) {
+    if (!open) return src.empty() && mode != flush_mode::finished ? filter_result::ok : filter_result::need_more;
+    bufev::detail::move_bytes(src, dst, std::min(src.size(), limit));
+    if (mode == flush_mode::finished && src.empty() && !trailer_sent) {
+      trailer_sent = true;
+      (void)dst.add("[fin]", 5);
+    }
+    return filter_result::ok;
+  }
+};
+
+// Watches a bufferevent the test no longer owns: the token lives in its event
+// callback, so it expires when the bufferevent is freed; the callback counts
+// calls (none may come after a graceful close).
+struct lifetime_probe {
+  std::weak_ptr<int> token;
+  std::shared_ptr<int> calls = std::make_shared<int>(0);
+  template <class Bev>
+  void attach(Bev& b) {
+    auto t = std::make_shared<int>(0);
+    token = t;
+    b.setcb(nullptr, nullptr, [t, c = calls](auto&, events, std::error_code) { ++*c; });
+  }
+  bool freed() const { return token.expired(); }
 };
 
 template <class Bev>
@@ -675,4 +715,103 @@ TEST_CASE("filter: locked stacks share one lock with the bufferevent below",
   b->enable(direction::read);
   REQUIRE_FALSE(top->write("locked stack"));
   REQUIRE(run_until(io, [&] { return got == "locked stack"; }));
+}
+
+// ---- graceful close that must wait (spec rule 10) ------------------------------------
+
+TEST_CASE("filter: a graceful close waits for the input the filter needs, then sends every byte and the trailer",
+          "[filter][close][graceful]") {
+  asio::io_context io;
+  auto ab_pair = bufev::make_pair(io.get_executor());
+  auto& b = ab_pair.second;
+  auto top = make_filter_bufferevent(std::move(ab_pair.first), gate_filter{});
+  lifetime_probe probe;
+  probe.attach(*top);
+  recorder<pair_t> rb;
+  rb.attach(*b);
+  b->enable(direction::read);
+  const std::string data = pattern(300000);
+  REQUIRE_FALSE(top->write(data));
+  top.reset_gracefully();  // the filter cannot send yet: the layer waits on its own
+  drain_ready(io);
+  CHECK(rb.data.empty());
+  CHECK(rb.evs.empty());
+  CHECK_FALSE(probe.freed());
+  CHECK_FALSE(io.stopped());  // the waiting close is outstanding work
+  REQUIRE_FALSE(b->write("g"));  // what the filter waits for
+  REQUIRE(run_until(io, [&] { return !rb.evs.empty(); }));
+  drain_ready(io);
+  CHECK(rb.data.size() == data.size() + 5);
+  CHECK(rb.data == data + "[fin]");
+  CHECK(rb.data_at_first_event == rb.data);  // every byte before EOF
+  REQUIRE(rb.evs.size() == 1);
+  CHECK(rb.evs[0].first == (events::reading | events::eof));
+  CHECK(*probe.calls == 0);
+  CHECK(probe.freed());
+  b.reset();
+  drain_ready(io);
+  CHECK(io.stopped());  // nothing left behind
+}
+
+TEST_CASE("filter: a graceful close waiting for input ends when the lower input ends: no hang, no leak",
+          "[filter][close][graceful]") {
+  asio::io_context io;
+  auto ab_pair = bufev::make_pair(io.get_executor());
+  auto& b = ab_pair.second;
+  auto top = make_filter_bufferevent(std::move(ab_pair.first), gate_filter{});
+  lifetime_probe probe;
+  probe.attach(*top);
+  REQUIRE_FALSE(top->write("never sent"));
+  top.reset_gracefully();
+  drain_ready(io);
+  REQUIRE_FALSE(probe.freed());
+  b.reset();  // the peer goes: the input the filter waits for will never come
+  REQUIRE(run_until(io, [&] { return probe.freed(); }, 5s));
+  drain_ready(io);
+  CHECK(*probe.calls == 0);
+  CHECK(io.stopped());
+}
+
+TEST_CASE("filter: close() or destruction after a waiting graceful close is safe and frees the layer",
+          "[filter][close][graceful]") {
+  SECTION("close() of the still-owned bufferevent") {
+    asio::io_context io;
+    auto ab_pair = bufev::make_pair(io.get_executor());
+    auto& b = ab_pair.second;
+    auto top = make_filter_bufferevent(std::move(ab_pair.first), gate_filter{});
+    lifetime_probe probe;
+    probe.attach(*top);
+    recorder<pair_t> rb;
+    rb.attach(*b);
+    b->enable(direction::read);
+    REQUIRE_FALSE(top->write("abc"));
+    top->close_gracefully();  // keeps ownership
+    drain_ready(io);
+    CHECK_FALSE(probe.freed());
+    top->close();  // ends the wait: pending output discarded, as a plain close does
+    top->close();  // idempotent
+    top.reset();
+    REQUIRE(run_until(io, [&] { return probe.freed() && !rb.evs.empty(); }, 5s));
+    CHECK(rb.data.empty());
+    CHECK(rb.evs[0].first == (events::reading | events::eof));
+    CHECK(*probe.calls == 0);
+    b.reset();
+    drain_ready(io);
+    CHECK(io.stopped());
+  }
+  SECTION("the execution context destroyed while the close waits") {
+    lifetime_probe probe;
+    {
+      asio::io_context io;
+      auto ab_pair = bufev::make_pair(io.get_executor());
+      auto top = make_filter_bufferevent(std::move(ab_pair.first), gate_filter{});
+      probe.attach(*top);
+      REQUIRE_FALSE(top->write("abc"));
+      top.reset_gracefully();
+      drain_ready(io);
+      REQUIRE_FALSE(probe.freed());
+    }  // the pending wait is destroyed with the io_context: it closes the layer
+    CHECK(probe.freed());
+    CHECK(*probe.calls == 0);
+  }
 }

@@ -296,6 +296,27 @@ struct event_log {
   }
 };
 
+// Watches a bufferevent the test no longer owns: the token lives in its event
+// callback, so it expires when the bufferevent is freed; the callback counts
+// calls (none may come after a graceful close).
+struct lifetime_probe {
+  std::weak_ptr<int> token;
+  std::shared_ptr<int> calls = std::make_shared<int>(0);
+  template <class Bev>
+  void attach(Bev& b) {
+    auto t = std::make_shared<int>(0);
+    token = t;
+    b.setcb(nullptr, nullptr, [t, c = calls](auto&, events, std::error_code) { ++*c; });
+  }
+  bool freed() const { return token.expired(); }
+};
+
+std::uint64_t fnv1a(const std::string& s) {
+  std::uint64_t h = 1469598103934665603ull;
+  for (unsigned char c : s) h = (h ^ c) * 1099511628211ull;
+  return h;
+}
+
 template <class Bev>
 void record(Bev& bev, std::string& got, event_log& log) {
   bev.setcb([&got](auto& b) { got += take_all(b); }, nullptr,
@@ -344,8 +365,7 @@ TEST_CASE("tls over a pair: graceful close sends close_notify: eof after every b
   record(*server, sgot, sev);
   record(*client, cgot, cev);
   const std::string data = pattern(100000);
-  // A graceful close before the handshake is done cannot wait for it: wait
-  // for `connected` (docs/tls.md).
+  // After the handshake here; before it: "graceful close before the handshake" below.
   REQUIRE(run_until(io, [&] { return cev.has(events::connected); }));
   REQUIRE_FALSE(client->write(data));
   client.reset_gracefully();  // data, then close_notify, then the pair closes
@@ -488,6 +508,251 @@ TEST_CASE("tls over a pair: flush(write, finished) sends close_notify, the peer 
   REQUIRE(run_until(io, [&] { return cev.has(events::error); }));
   INFO(cev.error().message());
   CHECK(tls_openssl_error(cev.error()) != 0);
+}
+
+// ---- graceful close before the handshake (spec rule 10) ------------------------------
+
+namespace {
+
+// `closer` writes `data` and closes gracefully right away, long before its
+// handshake can be done; `peer` must read every byte, then eof (close_notify),
+// and the closer must be freed afterwards.
+template <class Closer, class Peer>
+void check_graceful_before_handshake(asio::io_context& io, bufferevent_ptr<Closer> closer, Peer& peer,
+                                     const std::string& data) {
+  lifetime_probe probe;
+  probe.attach(*closer);
+  std::string got;
+  event_log ev;
+  record(peer, got, ev);
+  REQUIRE_FALSE(closer->write(data));
+  CHECK_FALSE(closer->transport().filter().handshake_done());
+  closer.reset_gracefully();
+  REQUIRE(run_until(io, [&] { return ev.has(events::eof) || ev.has(events::error); }, 30s));
+  INFO(ev.error().message());
+  CHECK_FALSE(ev.has(events::error));
+  CHECK(ev.has(events::connected));
+  CHECK(got.size() == data.size());
+  CHECK(fnv1a(got) == fnv1a(data));
+  const bool same = got == data;  // (not printed: 1 MiB)
+  CHECK(same);
+  CHECK(ev.count(events::eof) == 1);
+  CHECK(peer.transport().filter().peer_closed());
+  REQUIRE(run_until(io, [&] { return probe.freed(); }, 5s));
+  CHECK(*probe.calls == 0);
+}
+
+using tls_tcp = filter_bufferevent<tcp_bev, filters::tls>;
+
+}  // namespace
+
+TEST_CASE("tls: a graceful close before the handshake sends every byte, then close_notify (rule 10)",
+          "[tls][close][graceful]") {
+  asio::io_context io;
+  const std::string data = pattern(std::size_t{1} << 20, 3);  // 1 MiB
+  SECTION("client over a pair") {
+    auto [a, b] = bufev::make_pair(io.get_executor());
+    auto server = std::move(b) | filters::tls::server(server_ctx());
+    check_graceful_before_handshake(io, std::move(a) | filters::tls::client(client_ctx(), "localhost"), *server,
+                                    data);
+  }
+  SECTION("server over a pair") {
+    auto [a, b] = bufev::make_pair(io.get_executor());
+    auto client = std::move(a) | filters::tls::client(client_ctx(), "localhost");
+    check_graceful_before_handshake(io, std::move(b) | filters::tls::server(server_ctx()), *client, data);
+  }
+  SECTION("client over TCP, closed while its connect is in progress") {
+    tcp::acceptor acc(io, {asio::ip::address_v4::loopback(), 0});
+    bufferevent_ptr<tls_tcp> server;
+    // TLS 1.3 servers send session tickets once they have the client's
+    // Finished, after this client has sent its last byte and shut down: the
+    // socket's lingering close reads and discards them, so the kernel does
+    // not reset the connection under the data still on its way.
+    auto sctx = server_ctx();
+    acc.async_accept([&](std::error_code ec, tcp::socket s) {
+      REQUIRE_FALSE(ec);
+      server = make_socket_bufferevent<tcp_bev>(std::move(s)) | filters::tls::server(sctx);
+    });
+    auto csock = make_socket_bufferevent<tcp_bev>(io.get_executor());
+    REQUIRE_FALSE(csock->connect(acc.local_endpoint()));
+    auto client = std::move(csock) | filters::tls::client(client_ctx(), "localhost");
+    lifetime_probe probe;
+    probe.attach(*client);
+    REQUIRE_FALSE(client->write(data));
+    client.reset_gracefully();
+    REQUIRE(run_until(io, [&] { return server != nullptr; }));
+    std::string got;
+    event_log ev;
+    record(*server, got, ev);
+    REQUIRE(run_until(io, [&] { return ev.has(events::eof) || ev.has(events::error); }, 30s));
+    INFO(ev.error().message());
+    CHECK_FALSE(ev.has(events::error));
+    CHECK(fnv1a(got) == fnv1a(data));
+    const bool same = got == data;
+    CHECK(same);
+    CHECK(server->transport().filter().peer_closed());
+    REQUIRE(run_until(io, [&] { return probe.freed(); }, 5s));
+    CHECK(*probe.calls == 0);
+  }
+  SECTION("server over TCP, closed as soon as it is accepted") {
+    tcp::acceptor acc(io, {asio::ip::address_v4::loopback(), 0});
+    bool accepted = false;
+    acc.async_accept([&](std::error_code ec, tcp::socket s) {
+      REQUIRE_FALSE(ec);
+      auto server = make_socket_bufferevent<tcp_bev>(std::move(s)) | filters::tls::server(server_ctx());
+      REQUIRE_FALSE(server->write(data));
+      server.reset_gracefully();
+      accepted = true;
+    });
+    auto csock = make_socket_bufferevent<tcp_bev>(io.get_executor());
+    REQUIRE_FALSE(csock->connect(acc.local_endpoint()));
+    auto client = std::move(csock) | filters::tls::client(client_ctx(), "localhost");
+    std::string got;
+    event_log ev;
+    record(*client, got, ev);
+    REQUIRE(run_until(io, [&] { return ev.has(events::eof) || ev.has(events::error); }, 30s));
+    INFO(ev.error().message());
+    CHECK(accepted);
+    CHECK_FALSE(ev.has(events::error));
+    CHECK(ev.has(events::connected));
+    CHECK(fnv1a(got) == fnv1a(data));
+    const bool same = got == data;
+    CHECK(same);
+    CHECK(client->transport().filter().peer_closed());
+  }
+}
+
+TEST_CASE("tls: a graceful close of a framing | zlib | TLS stack before the handshake delivers every layer's tail",
+          "[tls][close][graceful][stack]") {
+  asio::io_context io;
+  auto [a, b] = bufev::make_pair(io.get_executor());
+  auto client = make_stack(std::move(a), filters::tls::client(client_ctx(), "localhost"), filters::zlib{},
+                           filters::length_prefix{4096});
+  auto server = make_stack(std::move(b), filters::tls::server(server_ctx()), filters::zlib{},
+                           filters::length_prefix{4096});
+  lifetime_probe probe;
+  probe.attach(*client);
+  std::string got;
+  event_log ev;
+  record(*server, got, ev);
+  const std::string data = pattern(200000, 11);
+  REQUIRE_FALSE(client->write(data));
+  // Framing and zlib finish at once (their tails go into the TLS layer's
+  // output); the TLS layer waits for its handshake on its own.
+  client.reset_gracefully();
+  REQUIRE(run_until(io, [&] { return ev.has(events::eof) || ev.has(events::error); }, 30s));
+  INFO(ev.error().message());
+  CHECK_FALSE(ev.has(events::error));
+  CHECK(got.size() == data.size());
+  const bool same = got == data;
+  CHECK(same);
+  REQUIRE(run_until(io, [&] { return probe.freed(); }, 5s));
+  CHECK(*probe.calls == 0);
+  server.reset();
+  drain_ready(io);
+  CHECK(io.stopped());
+}
+
+TEST_CASE("tls: a graceful close with nothing queued before the handshake does not wait for it",
+          "[tls][close][graceful]") {
+  // Nothing can be lost, so a stalled handshake (a silent peer, a server
+  // shutting down) never keeps the layer alive.
+  asio::io_context io;
+  auto [a, b] = bufev::make_pair(io.get_executor());
+  auto client = std::move(a) | filters::tls::client(client_ctx(), "localhost");
+  lifetime_probe probe;
+  probe.attach(*client);
+  std::string hello;
+  event_log bev;
+  b->setcb([&](auto& side) { hello += take_all(side); }, nullptr,
+           [&](auto&, events e, std::error_code ec) { bev.list.emplace_back(e, ec); });
+  drain_ready(io);  // the ClientHello waits in the pair: the peer does not read
+  CHECK(hello.empty());
+  client.reset_gracefully();
+  drain_ready(io);
+  CHECK(probe.freed());  // closed without waiting for the peer
+  CHECK(*probe.calls == 0);
+  // The peer gets the ClientHello, then EOF (a TLS server: handshake_truncated).
+  b->enable(direction::read);
+  REQUIRE(run_until(io, [&] { return bev.has(events::eof) || bev.has(events::error); }));
+  CHECK_FALSE(bev.has(events::error));
+  CHECK_FALSE(hello.empty());
+  b.reset();
+  drain_ready(io);
+  CHECK(io.stopped());
+}
+
+TEST_CASE("tls: a graceful close before a handshake that then fails ends: the alert goes, no hang, no leak",
+          "[tls][close][graceful][verify]") {
+  struct scenario {
+    const char* name;
+    bool trust;
+  };
+  const auto s = GENERATE(scenario{"example.com", true}, scenario{"localhost", false});
+  asio::io_context io;
+  auto [a, b] = bufev::make_pair(io.get_executor());
+  auto client = std::move(a) | filters::tls::client(client_ctx(s.trust), s.name);
+  auto server = std::move(b) | filters::tls::server(server_ctx());
+  lifetime_probe probe;
+  probe.attach(*client);
+  std::string sgot;
+  event_log sev;
+  record(*server, sgot, sev);
+  REQUIRE_FALSE(client->write(pattern(50000)));
+  client.reset_gracefully();
+  REQUIRE(run_until(io, [&] { return sev.has(events::error) || sev.has(events::eof); }));
+  INFO(sev.error().message());
+  // The client's alert (bad certificate) reached the server: an OpenSSL error,
+  // not a bare truncation.
+  CHECK(sev.error().category() == tls_category());
+  CHECK(tls_openssl_error(sev.error()) != 0);
+  CHECK_FALSE(sev.has(events::connected));
+  CHECK(sgot.empty());
+  REQUIRE(run_until(io, [&] { return probe.freed(); }, 5s));
+  CHECK(*probe.calls == 0);
+  server.reset();
+  drain_ready(io);
+  CHECK(io.stopped());  // nothing left waiting
+}
+
+TEST_CASE("tls: a graceful close waiting for a silent peer ends with the lower layer or the io_context",
+          "[tls][close][graceful]") {
+  SECTION("the peer goes away: the handshake is truncated, the close ends") {
+    asio::io_context io;
+    auto [a, b] = bufev::make_pair(io.get_executor());
+    auto client = std::move(a) | filters::tls::client(client_ctx(), "localhost");
+    lifetime_probe probe;
+    probe.attach(*client);
+    REQUIRE_FALSE(client->write("hello"));
+    client.reset_gracefully();
+    drain_ready(io);
+    REQUIRE_FALSE(probe.freed());  // waiting for a handshake the peer never answers
+    b.reset();
+    REQUIRE(run_until(io, [&] { return probe.freed(); }, 5s));
+    CHECK(*probe.calls == 0);
+    drain_ready(io);
+    CHECK(io.stopped());
+  }
+  SECTION("the io_context is destroyed first") {
+    lifetime_probe probe;
+    {
+      asio::io_context io;
+      tcp::acceptor acc(io, {asio::ip::address_v4::loopback(), 0});
+      tcp::socket silent(io);
+      auto csock = make_socket_bufferevent<tcp_bev>(io.get_executor());
+      REQUIRE_FALSE(csock->connect(acc.local_endpoint()));
+      acc.accept(silent);  // accepted, never read from or written to
+      auto client = std::move(csock) | filters::tls::client(client_ctx(), "localhost");
+      probe.attach(*client);
+      REQUIRE_FALSE(client->write("hello"));
+      client.reset_gracefully();
+      REQUIRE(run_until(io, [&] { return silent.available() > 0; }));  // the ClientHello went out
+      drain_ready(io);
+      REQUIRE_FALSE(probe.freed());
+    }
+    CHECK(probe.freed());
+    CHECK(*probe.calls == 0);
+  }
 }
 
 // ---- against the openssl command -------------------------------------------------

@@ -232,6 +232,10 @@ TEST_CASE("zlib: system-compressed data decompresses through the filter, split a
 }
 
 TEST_CASE("zlib: gzip framing interoperates with the gzip command", "[zlib][interop][gzip]") {
+#if defined(_WIN32)
+  WARN("no gzip command in the Windows build (cmd.exe, wine): skipped");
+  return;
+#endif
   REQUIRE(std::system("command -v gzip > /dev/null 2>&1") == 0);
   const std::string data = text(200000, 3);
   const auto gz = temp_path("out.gz");

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -260,6 +261,94 @@ TEMPLATE_TEST_CASE("sockets: half-close and graceful close send every queued byt
     CHECK(got == data);
     CHECK(calls == 0);  // no callback after close_gracefully returned
   }
+}
+
+TEMPLATE_TEST_CASE("sockets: lingering close keeps unread input from resetting the connection",
+                   "[sockets][rule10]", readiness, completion) {
+  using bev_t = typename TestType::template bev<>;
+  asio::io_context io;
+  auto raw_peer = socket_pair(io);
+  auto& raw = raw_peer.first;
+  auto& peer = raw_peer.second;
+  // The peer sends first and bufev never reads it (reading is off). Closing a
+  // socket with unread input makes the kernel reset the connection and throw
+  // away what it has not sent yet: the tail of a large write is lost.
+  asio::write(peer, asio::buffer(pattern(20000)));
+  socket_options opts;
+  const bool linger = GENERATE(true, false);
+  if (!linger) opts.lingering_close = 0ms;
+  auto b = make_socket_bufferevent<bev_t>(std::move(raw), opts);
+  // A token held by a callback: it expires when the bufferevent is freed.
+  auto token = std::make_shared<int>(0);
+  std::weak_ptr<int> alive = token;
+  b->setcb([token](bev_t&) {}, nullptr, nullptr);
+  token.reset();
+  const std::string data = pattern(8 * 1024 * 1024);
+  b->write(data);
+  b.reset_gracefully();
+  std::string got;
+  std::vector<char> buf(16384);
+  std::error_code end;
+  std::function<void()> read_peer = [&] {
+    peer.async_read_some(asio::buffer(buf), [&](std::error_code ec, std::size_t n) {
+      got.append(buf.data(), n);
+      if (ec) end = ec;
+      else read_peer();
+    });
+  };
+  read_peer();
+  REQUIRE(run_until(io, [&] { return bool(end); }));
+  if (linger) {
+    CHECK(end == asio::error::eof);  // a clean end, not connection_reset
+    CHECK(got.size() == data.size());
+    CHECK((got == data));  // (not decomposed: Catch would print 8 MiB twice)
+    CHECK_FALSE(alive.expired());  // still lingering: the peer has not closed
+    // The peer closes too: bufev reads its EOF and frees itself.
+    peer.close();
+    REQUIRE(run_until(io, [&] { return alive.expired(); }));
+  } else {
+    // What lingering prevents (not asserted: it depends on the kernel's timing).
+    WARN("without lingering: " << got.size() << " of " << data.size() << " bytes, then "
+                               << end.message());
+    CHECK(alive.expired());
+  }
+}
+
+TEMPLATE_TEST_CASE("sockets: lingering close is bounded by socket_options::lingering_close",
+                   "[sockets][rule10]", readiness, completion) {
+  using bev_t = typename TestType::template bev<>;
+  asio::io_context io;
+  auto raw_peer = socket_pair(io);
+  auto& raw = raw_peer.first;
+  auto& peer = raw_peer.second;
+  socket_options opts;
+  opts.lingering_close = 100ms;
+  auto b = make_socket_bufferevent<bev_t>(std::move(raw), opts);
+  auto token = std::make_shared<int>(0);
+  std::weak_ptr<int> alive = token;
+  b->setcb([token](bev_t&) {}, nullptr, nullptr);
+  token.reset();
+  b->write(pattern(1000));
+  b.reset_gracefully();
+  // The peer reads the bytes and the EOF but never closes, and keeps sending:
+  // bufev discards what arrives and closes once the bound has passed.
+  std::string got;
+  std::vector<char> buf(4096);
+  bool eof = false;
+  std::function<void()> read_peer = [&] {
+    peer.async_read_some(asio::buffer(buf), [&](std::error_code ec, std::size_t n) {
+      got.append(buf.data(), n);
+      if (ec) eof = true;
+      else read_peer();
+    });
+  };
+  read_peer();
+  REQUIRE(run_until(io, [&] { return eof; }));
+  CHECK(got == pattern(1000));
+  asio::write(peer, asio::buffer(pattern(5000)));
+  const auto start = std::chrono::steady_clock::now();
+  REQUIRE(run_until(io, [&] { return alive.expired(); }, 5000ms));
+  CHECK(std::chrono::steady_clock::now() - start < 2000ms);
 }
 
 TEMPLATE_TEST_CASE("sockets: read high watermark suspends reading over a real socket",

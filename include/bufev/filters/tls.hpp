@@ -212,7 +212,9 @@ struct tls_options {
 /// - close_notify from the peer is `reading|eof`; the end of the lower input
 ///   without one is `tls_errc::stream_truncated` unless dirty shutdown is allowed;
 /// - `flush_mode::finished` on the output (a graceful close, or
-///   `flush(write, finished)`) sends close_notify after the pending data.
+///   `flush(write, finished)`) sends close_notify after the pending data;
+///   with data queued before the handshake is done it returns `need_more` (a
+///   graceful close then waits for the handshake, so no queued byte is lost).
 class tls {
  public:
   tls(tls_context ctx, tls_role role, tls_options opts = {}) : s_(std::make_unique<state>()) {
@@ -373,6 +375,8 @@ class tls {
         s.hello_sent = true;
         if (!handshake()) return filter_result::error;
       }
+      // Data waits for the handshake (a graceful close keeps reading and comes
+      // back once it is done); with none, a close has nothing to wait for.
       if (!s.handshake_done) return src.empty() ? filter_result::ok : filter_result::need_more;
     }
     const std::size_t before = dst.size();

@@ -3,10 +3,13 @@
 #pragma once
 
 #include <cstddef>
+#include <memory>
 #include <mutex>
 #include <system_error>
 #include <type_traits>
 #include <utility>
+
+#include <asio/steady_timer.hpp>
 
 #include <bufev/core/bufferevent.hpp>
 #include <bufev/core/handler.hpp>
@@ -52,6 +55,9 @@ struct filter_link {
 ///   bufferevent's write high watermark;
 /// - `flush(dir, mode)` runs the filter in that mode, ignoring watermarks, then
 ///   flushes the lower bufferevent; 1 if anything was processed;
+/// - a graceful close waits, if it must, until this layer's output and trailer
+///   have gone down (a TLS handshake, or input the filter needs, may come
+///   first), then closes the lower bufferevent gracefully (spec rule 10);
 /// - other events of the lower bufferevent are forwarded.
 /// `Lower` must use dynamic callbacks (the transport calls `setcb`) or
 /// `handler<filter_link>`.
@@ -130,7 +136,7 @@ class filter_transport {
   }
   template <class Up>
   void stop_reading(Up&) {
-    if (lower_ && !detail::filter_needs_input(filter_)) lower_->disable(direction::read);
+    if (lower_ && !wants_input()) lower_->disable(direction::read);
   }
 
   template <class Up>
@@ -168,22 +174,35 @@ class filter_transport {
     return failed_ ? -1 : result;
   }
 
-  /// Graceful close (`bev.close_gracefully()`): this layer's trailer goes down
-  /// (`filter_output(finished)`), then the lower bufferevent is closed
-  /// gracefully in turn, and so on to the bottom; this layer closes at once.
+  /// Graceful close (`bev.close_gracefully()`, spec rule 10): this layer's
+  /// output and trailer go down (`filter_output(finished)`), then the lower
+  /// bufferevent is closed gracefully in turn, and so on to the bottom.
+  ///
+  /// If the filter cannot finish yet (its output is not empty afterwards, it
+  /// returned `need_more`, or it still has output pending, e.g. a TLS
+  /// handshake in flight), the layer stays alive on its own: it keeps reading
+  /// from the lower layer as the filter needs, runs the output in `finished`
+  /// mode again whenever the lower layer makes progress, and closes the lower
+  /// layer gracefully once everything is down. A filter error, an error or
+  /// timeout of the lower layer, or the lower layer's EOF while the filter
+  /// still waits for input end it early. `close()` ends it at once.
   template <class Up>
   void close_gracefully(Up& up) {
-    if (lower_) run_output(up, flush_mode::finished);
-    unlink();
-    bufferevent_ptr<Lower> lower = std::move(lower_);
-    up.close();
-    if (lower) lower.reset_gracefully();
+    if (!lower_) {
+      up.close();
+      return;
+    }
+    graceful_ = true;
+    run_output(up, flush_mode::finished);  // ends the close when all is down
+    if (graceful_ && lower_ && !up.closed()) schedule_input(up);  // lower data already there
   }
 
   template <class Up>
   void close(Up&) {
+    graceful_ = false;
     unlink();
     lower_.reset();  // close-on-free: the lower bufferevent goes with the filter
+    hold_.reset();   // a waiting graceful close: its wait completes and lets go
   }
 
  private:
@@ -255,6 +274,12 @@ class filter_transport {
     if (any(what, events::connected) && detail::filter_output_pending(t.filter_))
       t.run_output(up, flush_mode::normal);
     if (t.lower_ && t.eof_ == eof_state::pending) t.run_input(up, flush_mode::normal);
+    if (t.graceful_ && t.lower_ && !up.closed() && t.eof_ == eof_state::pending) {
+      // A graceful close still waiting when the lower input ends: the input it
+      // may wait for will never come. One last pass, then the close ends.
+      t.run_output(up, flush_mode::finished);
+      if (t.graceful_ && t.lower_ && !up.closed()) t.end_graceful(up);
+    }
   }
 
   // ---- scheduling ------------------------------------------------------------
@@ -294,7 +319,90 @@ class filter_transport {
   template <class Up>
   void fail(Up& up, events what) {
     failed_ = true;
+    if (graceful_) {
+      // Nobody to tell: the close ends. A filter with output of its own (TLS:
+      // the alert that says why) gets one last pass, then what is already
+      // below goes as the lower layer closes gracefully.
+      if (lower_ && detail::filter_output_pending(filter_)) {
+        typename Up::io_scope scope(up);
+        (void)filter_.filter_output(up.output_buffer(), lower_->output(), unlimited, flush_mode::finished);
+        (void)detail::filter_take_events(filter_);
+      }
+      end_graceful(up);
+      return;
+    }
     up.transport_event(what | events::error, detail::filter_error(filter_));
+  }
+
+  // ---- graceful close ----------------------------------------------------------
+
+  // The lower layer must keep reading: a handshake, or a graceful close whose
+  // last `finished` pass asked for input.
+  bool wants_input() const noexcept {
+    return detail::filter_needs_input(filter_) || (graceful_ && graceful_need_more_);
+  }
+
+  // After each output pass of a graceful close: end it once this layer's
+  // output and trailer are down, else wait for the lower layer.
+  template <class Up>
+  void graceful_step(Up& up) {
+    if (!graceful_ || out_busy_ || up.closed() || !lower_) return;
+    if (up.output_buffer().empty() && !graceful_need_more_ && !detail::filter_output_pending(filter_)) {
+      end_graceful(up);
+      return;
+    }
+    // Something still waits: input the filter needs, or the lower layer
+    // draining (its write callback runs the next pass). If neither can come,
+    // the filter will never make progress: end it rather than hang. (Reading
+    // is never turned off here: input left unread in a socket when it closes
+    // makes the kernel reset the connection.)
+    const bool input = wants_input();
+    if (input) (void)lower_->enable(direction::read);
+    bool below = !lower_->output().empty();
+    if constexpr (requires(const Lower& l) { l.transport().write_pending(); })
+      below = below || lower_->transport().write_pending();
+    if (!input && !below) {
+      end_graceful(up);
+      return;
+    }
+    hold(up);
+  }
+
+  // A waiting graceful close keeps this layer alive (the user may have let go
+  // of it, and the lower layer calls back into it): a wait that never expires
+  // owns a reference, as a socket's pending write does, so the execution
+  // context sees the work and no reference cycle outlives it.
+  template <class Up>
+  struct hold_handler {
+    detail::ref_ptr<Up> up;
+    explicit hold_handler(Up& u) noexcept : up(&u) {}
+    hold_handler(hold_handler&&) noexcept = default;
+    hold_handler& operator=(hold_handler&&) = delete;
+    void operator()(std::error_code) noexcept { up = {}; }  // the close has ended
+    ~hold_handler() {
+      // Destroyed without running: the execution context is shutting down. The
+      // close cannot go on; close now, while the context still exists.
+      if (up) up->close();
+    }
+  };
+
+  template <class Up>
+  void hold(Up& up) {
+    if (hold_) return;
+    hold_ = std::make_unique<asio::steady_timer>(up.get_executor());
+    hold_->expires_at(asio::steady_timer::time_point::max());
+    hold_->async_wait(hold_handler<Up>(up));
+  }
+
+  // Ends a graceful close: this layer closes (and lets go of its hold), the
+  // lower bufferevent is closed gracefully in turn.
+  template <class Up>
+  void end_graceful(Up& up) {
+    graceful_ = false;
+    unlink();
+    bufferevent_ptr<Lower> lower = std::move(lower_);
+    up.close();
+    if (lower) lower.reset_gracefully();
   }
 
   // ---- the input path ----------------------------------------------------------
@@ -322,7 +430,7 @@ class filter_transport {
     bool stalled = false;  // after EOF: the filter wants bytes that will never come
     while (!up.closed() && lower_) {
       auto& src = lower_->input();
-      const bool handshake = detail::filter_needs_input(filter_);
+      const bool handshake = wants_input();
       if (mode == flush_mode::normal && !up.reading_active() && !handshake) break;
       flush_mode m = mode;
       bool finishing = false;
@@ -334,8 +442,10 @@ class filter_transport {
           break;
         }
       }
-      // dst_limit: room below this input's high mark (an explicit flush ignores it).
-      const std::size_t limit = (m == flush_mode::normal || finishing) ? up.read_budget() : unlimited;
+      // dst_limit: room below this input's high mark (an explicit flush ignores
+      // it; so does a graceful close, whose input nobody reads any more).
+      const std::size_t limit =
+          (m == flush_mode::normal || finishing) && !graceful_ ? up.read_budget() : unlimited;
       if (limit == 0 && up.reading_active()) break;
       const std::size_t src_before = src.size();
       const std::size_t dst_before = up.input_buffer().size();
@@ -355,8 +465,9 @@ class filter_transport {
         fail(up, events::reading);
         break;
       }
-      // Input may unblock output (a handshake done, a reply the protocol owes).
-      if (detail::filter_output_pending(filter_) || ((produced || consumed) && up.writing_active()))
+      // Input may unblock output (a handshake done, a reply the protocol owes,
+      // a graceful close waiting for either).
+      if (graceful_ || detail::filter_output_pending(filter_) || ((produced || consumed) && up.writing_active()))
         run_output(up, flush_mode::normal);
       if (up.closed()) break;
       if (finishing) {
@@ -385,6 +496,9 @@ class filter_transport {
 
   template <class Up>
   bool run_output(Up& up, flush_mode mode) {
+    // A graceful close in progress: every pass is a `finished` one (the
+    // filter writes what it can of the output and its trailer).
+    if (graceful_) mode = flush_mode::finished;
     // Re-entered from a callback of this loop, or by the filter writing to its
     // own bufferevent: the running loop goes on. An explicit flush/finished
     // (flush() or close_gracefully() from a write callback) must be done before
@@ -407,6 +521,7 @@ class filter_transport {
     }
     out_busy_ = nested;
     if (!up.closed()) up.transport_write_progress(processed);
+    if (!nested) graceful_step(up);
     return processed;
   }
 
@@ -440,6 +555,7 @@ class filter_transport {
       const std::size_t consumed = src_before > src.size() ? src_before - src.size() : 0;
       const std::size_t produced = dst.size() > dst_before ? dst.size() - dst_before : 0;
       processed |= produced != 0 || consumed != 0;
+      if (graceful_) graceful_need_more_ = r == filter_result::need_more;
       raise_filter_events(up);
       if (consumed) up.transport_wrote(consumed);  // may run user code
       if (up.closed()) break;
@@ -460,6 +576,7 @@ class filter_transport {
 
   bufferevent_ptr<Lower> lower_;
   [[no_unique_address]] Filter filter_;
+  std::unique_ptr<asio::steady_timer> hold_;  // a graceful close waiting (see hold)
   eof_state eof_ = eof_state::none;
   bool in_posted_ = false;
   bool out_posted_ = false;
@@ -469,6 +586,8 @@ class filter_transport {
   bool out_again_ = false;
   bool in_output_filter_ = false;
   bool failed_ = false;
+  bool graceful_ = false;           // closing gracefully, waiting for the filter
+  bool graceful_need_more_ = false;  // its last `finished` pass returned need_more
   flush_mode out_again_mode_ = flush_mode::normal;
 };
 

@@ -214,11 +214,7 @@ class completion_socket_transport
       if (n > 0) {
         {
           typename Bev::io_scope s(*b);
-          // Small reads are copied and the staging block is read into again:
-          // relinking it would make every read take a fresh block, which with
-          // many connections is cold memory (or page faults) each time.
-          if (n <= small_read_copy) detail::copy_bytes(st, b->input_buffer(), n);
-          else detail::move_bytes(st, b->input_buffer(), n);
+          detail::move_bytes(st, b->input_buffer(), n);
         }
         b->transport_read_done(n);
       }
@@ -259,8 +255,6 @@ class completion_socket_transport
   struct staging_holder final : staging_base {
     B buffer;
   };
-
-  static constexpr std::size_t small_read_copy = 4096;
 
   std::unique_ptr<staging_base> staging_;
   bool want_read_ = false;

@@ -4,9 +4,11 @@
 
 #include <algorithm>
 #include <array>
+#include <chrono>
 #include <mutex>
 #include <span>
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
@@ -23,6 +25,7 @@
 #include <asio/execution_context.hpp>
 #include <asio/ip/tcp.hpp>
 #include <asio/query.hpp>
+#include <asio/steady_timer.hpp>
 
 #include <bufev/core/bufferevent.hpp>
 #include <bufev/core/ref_ptr.hpp>
@@ -41,6 +44,13 @@ struct socket_options {
   /// Asio cannot release a socket from its IOCP, before Windows 8.1 and under wine,
   /// it stays open but bound to the execution context until that is destroyed.)
   bool close_on_free = true;
+  /// Lingering close: after a graceful close has sent everything and shut down
+  /// the sending side, read and discard what the peer still sends until its EOF,
+  /// an error, or this long, then close. Closing a socket with unread input makes
+  /// the kernel reset the connection, and a reset can destroy the bytes just sent
+  /// before the peer reads them (a TLS 1.3 server's session tickets arriving after
+  /// the client's last write do exactly that). Zero closes right after the shutdown.
+  std::chrono::milliseconds lingering_close{2000};
 };
 
 namespace detail {
@@ -283,14 +293,45 @@ class socket_transport_common {
     }
     if (graceful_pending_) {
       graceful_pending_ = false;
-      bev.close();
+      // (A socket left open for its owner, close_on_free = false, needs no linger.)
+      if (options_.lingering_close.count() > 0 && options_.close_on_free && socket_.is_open() && !ec)
+        linger(bev);
+      else bev.close();
     }
   }
 
+  // Lingering close: the sending side is shut down; discard input until the
+  // peer's EOF (or an error, or the time bound), then close. The pending read
+  // and the timer hold the bufferevent alive meanwhile.
+  template <class Bev>
+  void linger(Bev& bev) {
+    if (!linger_) linger_ = std::make_unique<linger_state>();
+    linger_->timer.emplace(socket_.get_executor());
+    linger_->timer->expires_after(options_.lingering_close);
+    linger_->timer->async_wait([b = detail::ref_ptr<Bev>(&bev)](std::error_code) {
+      std::lock_guard g(b->lock_state());
+      if (!b->closed()) b->close();
+    });
+    linger_read(bev);
+  }
+  template <class Bev>
+  void linger_read(Bev& bev) {
+    socket_.async_read_some(asio::buffer(linger_->discard),
+                            [b = detail::ref_ptr<Bev>(&bev)](std::error_code ec, std::size_t) {
+                              std::lock_guard g(b->lock_state());
+                              if (b->closed()) return;
+                              if (ec) b->close();  // EOF (the peer closed too) or an error
+                              else b->transport().linger_read(*b);
+                            });
+  }
+
   // Adaptive read size: start small, double while reads fill the request, halve
-  // when they use under a quarter of it. Small messages then take small segments
-  // (an idle completion-transport connection commits 512 bytes, a 64-byte
-  // ping-pong touches one cache-warm block), bulk transfers still reach the cap.
+  // after four reads in a row used under a quarter of it (one short read is
+  // usually the tail of a message the previous read just missed: halving on it
+  // would make a 16 KiB ping-pong alternate between two sizes, two reads per
+  // message). Small messages then take small segments (an idle
+  // completion-transport connection commits 512 bytes, a 64-byte ping-pong
+  // touches one cache-warm block), bulk transfers still reach the cap.
   // Requests are power-of-two allocation sizes less a segment header, so a read
   // buffer fills its block instead of spilling into one twice as large.
   static constexpr std::size_t min_read_alloc = 512;
@@ -299,10 +340,13 @@ class socket_transport_common {
     return std::min(budget, read_alloc_ - read_header_room);
   }
   void read_result(std::size_t requested, std::size_t got) noexcept {
-    if (got == requested && requested == read_alloc_ - read_header_room)
+    if (got >= requested / 4) short_reads_ = 0;
+    if (got == requested && requested == read_alloc_ - read_header_room) {
       read_alloc_ = std::min<std::size_t>(read_alloc_ * 2, std::size_t{1} << 30);
-    else if (got < requested / 4 && read_alloc_ > min_read_alloc)
+    } else if (got < requested / 4 && read_alloc_ > min_read_alloc && ++short_reads_ == 4) {
       read_alloc_ /= 2;
+      short_reads_ = 0;
+    }
   }
 
   template <class Bev>
@@ -325,6 +369,9 @@ class socket_transport_common {
   void close_socket() {
     std::error_code ec;
     if (connect_ && connect_->resolver) connect_->resolver->cancel();
+    // The timer goes now, while its execution context surely exists; the read
+    // buffer stays until the transport is destroyed (a read may still own it).
+    if (linger_) linger_->timer.reset();
     if (!socket_.is_open()) return;
     if (options_.close_on_free) {
       socket_.close(ec);
@@ -355,7 +402,14 @@ class socket_transport_common {
     return *connect_;
   }
   std::unique_ptr<connect_state> connect_;
+  // Only a lingering close allocates it.
+  struct linger_state {
+    std::optional<asio::steady_timer> timer;
+    std::array<unsigned char, 4096> discard;
+  };
+  std::unique_ptr<linger_state> linger_;
   std::size_t read_alloc_ = min_read_alloc;
+  std::uint8_t short_reads_ = 0;  // reads in a row under a quarter of the request
   bool connecting_ = false;
   bool shutdown_pending_ = false;  // half-close once the output drains
   bool graceful_pending_ = false;  // close once the output drains
