@@ -14,6 +14,7 @@
 #include <asio/io_context.hpp>
 
 #include "support/catch.hpp"
+#include "support/lifetime.hpp"
 #include "support/data.hpp"
 #include "support/drive.hpp"
 
@@ -23,6 +24,7 @@ using bufev::test::drain_ready;
 using bufev::test::run_until;
 using bufev::test::pattern;
 using bufev::test::take_all;
+using bufev::test::lifetime_probe;
 
 namespace {
 
@@ -100,21 +102,6 @@ struct gate_filter {
     }
     return filter_result::ok;
   }
-};
-
-// Watches a bufferevent the test no longer owns: the token lives in its event
-// callback, so it expires when the bufferevent is freed; the callback counts
-// calls (none may come after a graceful close).
-struct lifetime_probe {
-  std::weak_ptr<int> token;
-  std::shared_ptr<int> calls = std::make_shared<int>(0);
-  template <class Bev>
-  void attach(Bev& b) {
-    auto t = std::make_shared<int>(0);
-    token = t;
-    b.setcb(nullptr, nullptr, [t, c = calls](auto&, events, std::error_code) { ++*c; });
-  }
-  bool freed() const { return token.expired(); }
 };
 
 template <class Bev>

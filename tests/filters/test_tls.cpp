@@ -36,6 +36,7 @@
 #include <asio/write.hpp>
 
 #include "support/catch.hpp"
+#include "support/lifetime.hpp"
 #include "support/data.hpp"
 #include "support/drive.hpp"
 
@@ -45,6 +46,7 @@ using namespace bufev;
 using bufev::test::drain_ready;
 using bufev::test::pattern;
 using bufev::test::take_all;
+using bufev::test::lifetime_probe;
 using bufev::test::run_until;
 using tcp = asio::ip::tcp;
 using namespace std::chrono_literals;
@@ -294,21 +296,6 @@ struct event_log {
       if (any(w, e)) ++n;
     return n;
   }
-};
-
-// Watches a bufferevent the test no longer owns: the token lives in its event
-// callback, so it expires when the bufferevent is freed; the callback counts
-// calls (none may come after a graceful close).
-struct lifetime_probe {
-  std::weak_ptr<int> token;
-  std::shared_ptr<int> calls = std::make_shared<int>(0);
-  template <class Bev>
-  void attach(Bev& b) {
-    auto t = std::make_shared<int>(0);
-    token = t;
-    b.setcb(nullptr, nullptr, [t, c = calls](auto&, events, std::error_code) { ++*c; });
-  }
-  bool freed() const { return token.expired(); }
 };
 
 std::uint64_t fnv1a(const std::string& s) {

@@ -17,6 +17,7 @@
 
 #include "support/catch.hpp"
 #include "support/data.hpp"
+#include "support/lifetime.hpp"
 #include "support/sockets.hpp"
 #include "support/drive.hpp"
 
@@ -25,6 +26,8 @@ using bufev::test::drain_ready;
 using bufev::test::run_until;
 using bufev::test::listener;
 using bufev::test::socket_pair;
+using bufev::test::peer_reader;
+using bufev::test::lifetime_probe;
 using bufev::test::pattern;
 using bufev::test::take_all;
 using tcp = asio::ip::tcp;
@@ -230,21 +233,13 @@ TEMPLATE_TEST_CASE("sockets: half-close and graceful close send every queued byt
   auto& peer = raw_peer.second;
   auto b = make_socket_bufferevent<bev_t>(std::move(raw));
   const std::string data = pattern(4 * 1024 * 1024);
-  std::string got;
-  std::vector<char> buf(65536);
-  bool peer_eof = false;
-  std::function<void()> read_peer = [&] {
-    peer.async_read_some(asio::buffer(buf), [&](std::error_code ec, std::size_t n) {
-      got.append(buf.data(), n);
-      if (ec) peer_eof = true;
-      else read_peer();
-    });
-  };
-  read_peer();
+  peer_reader reader;
+  reader.start(peer);
+  const std::string& got = reader.got;
   SECTION("shutdown_write: peer sees EOF after all bytes, we can still read") {
     b->write(data);
     REQUIRE_FALSE(b->shutdown_write());
-    REQUIRE(run_until(io, [&] { return peer_eof; }));
+    REQUIRE(run_until(io, [&] { return reader.done(); }));
     CHECK(got == data);
     b->enable(direction::read);
     asio::write(peer, asio::buffer("back", 4));
@@ -256,7 +251,7 @@ TEMPLATE_TEST_CASE("sockets: half-close and graceful close send every queued byt
              [&](bev_t&, events, std::error_code) { ++calls; });
     b->write(data);
     b.reset_gracefully();
-    REQUIRE(run_until(io, [&] { return peer_eof; }));
+    REQUIRE(run_until(io, [&] { return reader.done(); }));
     CHECK(got.size() == data.size());
     CHECK(got == data);
     CHECK(calls == 0);  // no callback after close_gracefully returned
@@ -278,40 +273,29 @@ TEMPLATE_TEST_CASE("sockets: lingering close keeps unread input from resetting t
   const bool linger = GENERATE(true, false);
   if (!linger) opts.lingering_close = 0ms;
   auto b = make_socket_bufferevent<bev_t>(std::move(raw), opts);
-  // A token held by a callback: it expires when the bufferevent is freed.
-  auto token = std::make_shared<int>(0);
-  std::weak_ptr<int> alive = token;
-  b->setcb([token](bev_t&) {}, nullptr, nullptr);
-  token.reset();
+  lifetime_probe probe;
+  probe.attach(*b);
   const std::string data = pattern(8 * 1024 * 1024);
   b->write(data);
   b.reset_gracefully();
-  std::string got;
-  std::vector<char> buf(16384);
-  std::error_code end;
-  std::function<void()> read_peer = [&] {
-    peer.async_read_some(asio::buffer(buf), [&](std::error_code ec, std::size_t n) {
-      got.append(buf.data(), n);
-      if (ec) end = ec;
-      else read_peer();
-    });
-  };
-  read_peer();
-  REQUIRE(run_until(io, [&] { return bool(end); }));
+  peer_reader reader;
+  reader.start(peer, 16384);
+  REQUIRE(run_until(io, [&] { return reader.done(); }));
   if (linger) {
-    CHECK(end == asio::error::eof);  // a clean end, not connection_reset
-    CHECK(got.size() == data.size());
-    CHECK((got == data));  // (not decomposed: Catch would print 8 MiB twice)
-    CHECK_FALSE(alive.expired());  // still lingering: the peer has not closed
+    CHECK(reader.end == asio::error::eof);  // a clean end, not connection_reset
+    CHECK(reader.got.size() == data.size());
+    CHECK((reader.got == data));  // (not decomposed: Catch would print 8 MiB twice)
+    CHECK_FALSE(probe.freed());  // still lingering: the peer has not closed
     // The peer closes too: bufev reads its EOF and frees itself.
     peer.close();
-    REQUIRE(run_until(io, [&] { return alive.expired(); }));
+    REQUIRE(run_until(io, [&] { return probe.freed(); }));
   } else {
     // What lingering prevents (not asserted: it depends on the kernel's timing).
-    WARN("without lingering: " << got.size() << " of " << data.size() << " bytes, then "
-                               << end.message());
-    CHECK(alive.expired());
+    WARN("without lingering: " << reader.got.size() << " of " << data.size() << " bytes, then "
+                               << reader.end.message());
+    CHECK(probe.freed());
   }
+  CHECK(*probe.calls == 0);
 }
 
 TEMPLATE_TEST_CASE("sockets: lingering close is bounded by socket_options::lingering_close",
@@ -324,30 +308,19 @@ TEMPLATE_TEST_CASE("sockets: lingering close is bounded by socket_options::linge
   socket_options opts;
   opts.lingering_close = 100ms;
   auto b = make_socket_bufferevent<bev_t>(std::move(raw), opts);
-  auto token = std::make_shared<int>(0);
-  std::weak_ptr<int> alive = token;
-  b->setcb([token](bev_t&) {}, nullptr, nullptr);
-  token.reset();
+  lifetime_probe probe;
+  probe.attach(*b);
   b->write(pattern(1000));
   b.reset_gracefully();
   // The peer reads the bytes and the EOF but never closes, and keeps sending:
   // bufev discards what arrives and closes once the bound has passed.
-  std::string got;
-  std::vector<char> buf(4096);
-  bool eof = false;
-  std::function<void()> read_peer = [&] {
-    peer.async_read_some(asio::buffer(buf), [&](std::error_code ec, std::size_t n) {
-      got.append(buf.data(), n);
-      if (ec) eof = true;
-      else read_peer();
-    });
-  };
-  read_peer();
-  REQUIRE(run_until(io, [&] { return eof; }));
-  CHECK(got == pattern(1000));
+  peer_reader reader;
+  reader.start(peer);
+  REQUIRE(run_until(io, [&] { return reader.done(); }));
+  CHECK(reader.got == pattern(1000));
   asio::write(peer, asio::buffer(pattern(5000)));
   const auto start = std::chrono::steady_clock::now();
-  REQUIRE(run_until(io, [&] { return alive.expired(); }, 5000ms));
+  REQUIRE(run_until(io, [&] { return probe.freed(); }, 5000ms));
   CHECK(std::chrono::steady_clock::now() - start < 2000ms);
 }
 

@@ -1,7 +1,10 @@
 // Loopback socket helpers shared by the socket suites.
 #pragma once
 
+#include <string>
+#include <system_error>
 #include <utility>
+#include <vector>
 
 #include <asio/io_context.hpp>
 #include <asio/ip/tcp.hpp>
@@ -25,5 +28,23 @@ inline std::pair<asio::ip::tcp::socket, asio::ip::tcp::socket> socket_pair(asio:
   client.connect(l.endpoint());
   return {std::move(client), l.accept()};
 }
+
+/// Reads a plain socket asynchronously until EOF or an error, collecting the bytes.
+struct peer_reader {
+  std::string got;
+  std::error_code end;  // set when reading stopped (eof on a clean end)
+  bool done() const { return bool(end); }
+  void start(asio::ip::tcp::socket& s, std::size_t chunk = 65536) {
+    buf_.resize(chunk);
+    s.async_read_some(asio::buffer(buf_), [this, &s](std::error_code ec, std::size_t n) {
+      got.append(buf_.data(), n);
+      if (ec) end = ec;
+      else start(s, buf_.size());
+    });
+  }
+
+ private:
+  std::vector<char> buf_;
+};
 
 }  // namespace bufev::test
