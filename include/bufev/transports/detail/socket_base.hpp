@@ -120,10 +120,11 @@ class socket_transport_common {
   using socket_type = asio::basic_stream_socket<Protocol, Executor>;
   using endpoint_type = typename Protocol::endpoint;
 
-  explicit socket_transport_common(socket_type s, socket_options o = {}) : socket_(std::move(s)), options_(o) {
+  explicit socket_transport_common(socket_type s, socket_options o = {}) : socket_(std::move(s)) {
+    set_options(o);
     prepare_socket();
   }
-  explicit socket_transport_common(const Executor& ex, socket_options o = {}) : socket_(ex), options_(o) {}
+  explicit socket_transport_common(const Executor& ex, socket_options o = {}) : socket_(ex) { set_options(o); }
 
   /// The Asio socket: socket options, local/remote endpoints, and so on.
   socket_type& socket() noexcept { return socket_; }
@@ -138,11 +139,11 @@ class socket_transport_common {
   /// The address connect() or connect_hostname() connected to
   /// (bufferevent_socket_get_conn_address).
   std::optional<endpoint_type> get_conn_address() const {
-    return connect_ ? connect_->address : std::nullopt;
+    return extra_ ? extra_->address : std::nullopt;
   }
 
   /// The resolver's error after a failed connect_hostname (bufferevent_socket_get_dns_error).
-  std::error_code dns_error() const noexcept { return connect_ ? connect_->dns_error : std::error_code{}; }
+  std::error_code dns_error() const noexcept { return extra_ ? extra_->dns_error : std::error_code{}; }
 
   bool connecting() const noexcept { return connecting_; }
 
@@ -186,7 +187,7 @@ class socket_transport_common {
   {
     if (connecting_) return make_error_code(errc::invalid_argument);
     connecting_ = true;
-    connect_state& cs = connect_data();
+    extra_state& cs = extra();
     cs.dns_error = {};
     bev.suspend(direction::both, suspend_reason::lookup);
     cs.resolver.emplace(socket_.get_executor());
@@ -196,7 +197,7 @@ class socket_transport_common {
       auto& t = b->transport();
       if (b->closed()) return;
       if (ec) {
-        t.connect_->dns_error = ec;
+        t.extra_->dns_error = ec;
         t.connect_failed(*b, ec);
         return;
       }
@@ -263,7 +264,7 @@ class socket_transport_common {
       return;
     }
     connecting_ = false;
-    connect_data().address = ep;
+    extra().address = ep;
     prepare_socket();
     // Order (rule 7): event(connected) first; the write callback follows once
     // the data written before the connection completed has been sent.
@@ -294,7 +295,7 @@ class socket_transport_common {
     if (graceful_pending_) {
       graceful_pending_ = false;
       // (A socket left open for its owner, close_on_free = false, needs no linger.)
-      if (options_.lingering_close.count() > 0 && options_.close_on_free && socket_.is_open() && !ec)
+      if (linger_ms_ > 0 && close_on_free_ && socket_.is_open() && !ec)
         linger(bev);
       else bev.close();
     }
@@ -305,10 +306,11 @@ class socket_transport_common {
   // and the timer hold the bufferevent alive meanwhile.
   template <class Bev>
   void linger(Bev& bev) {
-    if (!linger_) linger_ = std::make_unique<linger_state>();
-    linger_->timer.emplace(socket_.get_executor());
-    linger_->timer->expires_after(options_.lingering_close);
-    linger_->timer->async_wait([b = detail::ref_ptr<Bev>(&bev)](std::error_code) {
+    extra_state& x = extra();
+    if (!x.discard) x.discard = std::make_unique<unsigned char[]>(linger_discard_size);
+    x.linger_timer.emplace(socket_.get_executor());
+    x.linger_timer->expires_after(std::chrono::milliseconds(linger_ms_));
+    x.linger_timer->async_wait([b = detail::ref_ptr<Bev>(&bev)](std::error_code) {
       std::lock_guard g(b->lock_state());
       if (!b->closed()) b->close();
     });
@@ -316,7 +318,7 @@ class socket_transport_common {
   }
   template <class Bev>
   void linger_read(Bev& bev) {
-    socket_.async_read_some(asio::buffer(linger_->discard),
+    socket_.async_read_some(asio::buffer(extra_->discard.get(), linger_discard_size),
                             [b = detail::ref_ptr<Bev>(&bev)](std::error_code ec, std::size_t) {
                               std::lock_guard g(b->lock_state());
                               if (b->closed()) return;
@@ -334,7 +336,7 @@ class socket_transport_common {
   // touches one cache-warm block), bulk transfers still reach the cap.
   // Requests are power-of-two allocation sizes less a segment header, so a read
   // buffer fills its block instead of spilling into one twice as large.
-  static constexpr std::size_t min_read_alloc = 512;
+  static constexpr std::uint32_t min_read_alloc = 512;
   static constexpr std::size_t read_header_room = 64;
   std::size_t read_size(std::size_t budget) const noexcept {
     return std::min(budget, read_alloc_ - read_header_room);
@@ -342,7 +344,7 @@ class socket_transport_common {
   void read_result(std::size_t requested, std::size_t got) noexcept {
     if (got >= requested / 4) short_reads_ = 0;
     if (got == requested && requested == read_alloc_ - read_header_room) {
-      read_alloc_ = std::min<std::size_t>(read_alloc_ * 2, std::size_t{1} << 30);
+      read_alloc_ = std::min<std::uint32_t>(read_alloc_ * 2, std::uint32_t{1} << 30);
     } else if (got < requested / 4 && read_alloc_ > min_read_alloc && ++short_reads_ == 4) {
       read_alloc_ /= 2;
       short_reads_ = 0;
@@ -368,12 +370,12 @@ class socket_transport_common {
 
   void close_socket() {
     std::error_code ec;
-    if (connect_ && connect_->resolver) connect_->resolver->cancel();
+    if (extra_ && extra_->resolver) extra_->resolver->cancel();
     // The timer goes now, while its execution context surely exists; the read
     // buffer stays until the transport is destroyed (a read may still own it).
-    if (linger_) linger_->timer.reset();
+    if (extra_) extra_->linger_timer.reset();
     if (!socket_.is_open()) return;
-    if (options_.close_on_free) {
+    if (close_on_free_) {
       socket_.close(ec);
     } else {
       socket_.cancel(ec);
@@ -388,28 +390,34 @@ class socket_transport_common {
     }
   }
 
+  void set_options(const socket_options& o) noexcept {
+    close_on_free_ = o.close_on_free;
+    const auto ms = std::max<std::chrono::milliseconds::rep>(o.lingering_close.count(), 0);
+    linger_ms_ = static_cast<std::uint32_t>(std::min<std::chrono::milliseconds::rep>(ms, UINT32_MAX));
+  }
+
+  // Every connection has these fields: they are packed (an idle connection's
+  // bytes are the point of bench_idle).
   socket_type socket_;
-  socket_options options_;
-  // What only connecting bufferevents need, allocated by connect(): accepted
-  // connections never pay for it.
-  struct connect_state {
+  // What only connecting or lingering bufferevents need, allocated then:
+  // an accepted connection that is closed at once never pays for it.
+  static constexpr std::size_t linger_discard_size = 4096;
+  struct extra_state {
     std::optional<asio::ip::tcp::resolver> resolver;
     std::optional<endpoint_type> address;
     std::error_code dns_error;
+    std::optional<asio::steady_timer> linger_timer;
+    std::unique_ptr<unsigned char[]> discard;  // lingering reads land here
   };
-  connect_state& connect_data() {
-    if (!connect_) connect_ = std::make_unique<connect_state>();
-    return *connect_;
+  extra_state& extra() {
+    if (!extra_) extra_ = std::make_unique<extra_state>();
+    return *extra_;
   }
-  std::unique_ptr<connect_state> connect_;
-  // Only a lingering close allocates it.
-  struct linger_state {
-    std::optional<asio::steady_timer> timer;
-    std::array<unsigned char, 4096> discard;
-  };
-  std::unique_ptr<linger_state> linger_;
-  std::size_t read_alloc_ = min_read_alloc;
+  std::unique_ptr<extra_state> extra_;
+  std::uint32_t read_alloc_ = min_read_alloc;
+  std::uint32_t linger_ms_ = 0;
   std::uint8_t short_reads_ = 0;  // reads in a row under a quarter of the request
+  bool close_on_free_ = true;
   bool connecting_ = false;
   bool shutdown_pending_ = false;  // half-close once the output drains
   bool graceful_pending_ = false;  // close once the output drains
