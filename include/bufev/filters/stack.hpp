@@ -50,7 +50,7 @@ concept stackable_filter = std::is_class_v<std::remove_cvref_t<F>> &&
 
 /// `lower | filter`: a filter bufferevent (default policies: dynamic callbacks,
 /// immediate) over `lower`, which it owns. Chaining `|` builds a stack whose
-/// layers link through `setcb`; `make_stack` links them without std::function.
+/// layers link through `setcb`; `make_stack` links them with direct calls instead.
 template <class Lower, detail::stackable_filter F>
   requires(!detail::is_layered<std::remove_cvref_t<F>>::value)
 auto operator|(bufferevent_ptr<Lower>&& lower, F&& f) {
