@@ -147,7 +147,9 @@ class basic_bufferevent {
   struct create_tag {};
 
  public:
-  /// Creates a bufferevent; `args` construct the transport.
+  /// Creates a bufferevent; `args` construct the transport. Callbacks run on
+  /// `ex`, except with a transport that has an executor of its own (a socket
+  /// transport runs on its socket's, as Asio I/O objects do).
   template <class... TransportArgs>
   static bufferevent_ptr<basic_bufferevent> create(executor_type ex, TransportArgs&&... args) {
     return create_with(handler_storage{}, std::move(ex), std::forward<TransportArgs>(args)...);
