@@ -88,13 +88,16 @@ int main() {
   using server_stack = decltype(bufev::make_stack(std::declval<bufev::bufferevent_ptr<socket_bev>>(),
                                                   std::declval<filters::tls>(), filters::zlib{},
                                                   filters::length_prefix{}));
+  auto make_server = [&](tcp::socket s) {
+    return bufev::make_stack(bufev::make_socket_bufferevent<socket_bev>(std::move(s)),
+                             filters::tls::server(server_ctx), filters::zlib{interactive},
+                             filters::length_prefix{});
+  };
   server_stack server;
   std::string server_got;
   acceptor.async_accept([&](std::error_code ec, tcp::socket s) {
     if (ec) return;
-    server = bufev::make_stack(bufev::make_socket_bufferevent<socket_bev>(std::move(s)),
-                               filters::tls::server(server_ctx), filters::zlib{interactive},
-                               filters::length_prefix{});
+    server = make_server(std::move(s));
     server->setcb(
         [&](auto& bev) {
           std::string msg(bev.input().size(), '\0');
@@ -148,5 +151,39 @@ int main() {
   // Graceful close: framing, zlib trailer, close_notify, then the socket closes.
   client.reset_gracefully();
   while (server) io.run_one();
-  return server_got == text ? 0 : 1;
+
+  // Fire and forget: write, then let go before the handshake has even started.
+  // The TLS layer waits for the handshake, sends the message, the zlib trailer
+  // and close_notify; the socket then lingers until the server has closed too,
+  // so the server's session tickets cannot reset the connection under the data.
+  server_stack late;
+  std::string late_got;
+  bool late_done = false;
+  acceptor.async_accept([&](std::error_code ec, tcp::socket s) {
+    if (ec) return;
+    late = make_server(std::move(s));
+    late->setcb(
+        [&](auto& bev) {
+          std::string msg(bev.input().size(), '\0');
+          msg.resize(bev.read(msg.data(), msg.size()));
+          late_got += msg;
+        },
+        nullptr,
+        [&](auto&, bufev::events e, std::error_code) {
+          if (bufev::any(e, bufev::events::eof | bufev::events::error)) {
+            late_done = true;
+            late.reset();
+          }
+        });
+    late->enable(bufev::direction::read);
+  });
+  auto sock2 = bufev::make_socket_bufferevent<socket_bev>(io.get_executor());
+  if (sock2->connect(acceptor.local_endpoint())) return 1;
+  auto fire = bufev::make_stack(std::move(sock2), filters::tls::client(client_ctx, "localhost"),
+                                filters::zlib{interactive}, filters::length_prefix{});
+  (void)fire->write("fire and forget\n");
+  fire.reset_gracefully();
+  while (!late_done) io.run_one();
+  std::printf("server, from a client that closed before its handshake: %s", late_got.c_str());
+  return server_got == text && late_got == "fire and forget\n" ? 0 : 1;
 }
