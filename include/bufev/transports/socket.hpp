@@ -36,8 +36,6 @@ class socket_transport
   using common = detail::socket_transport_common<socket_transport, Protocol, Executor>;
 
  public:
-  static constexpr std::size_t default_max_single_read = 64 * 1024;
-  static constexpr std::size_t default_max_single_write = 256 * 1024;
   using common::common;
 
   template <class Bev>
@@ -169,8 +167,6 @@ class completion_socket_transport
   using common = detail::socket_transport_common<completion_socket_transport, Protocol, Executor>;
 
  public:
-  static constexpr std::size_t default_max_single_read = 64 * 1024;
-  static constexpr std::size_t default_max_single_write = 256 * 1024;
   using common::common;
 
   template <class Bev>

@@ -119,6 +119,9 @@ class socket_transport_common {
   using executor_type = Executor;
   using socket_type = asio::basic_stream_socket<Protocol, Executor>;
   using endpoint_type = typename Protocol::endpoint;
+  /// Caps per read / write, the same on both transports (chosen with bench_sockets).
+  static constexpr std::size_t default_max_single_read = 64 * 1024;
+  static constexpr std::size_t default_max_single_write = 256 * 1024;
 
   explicit socket_transport_common(socket_type s, socket_options o = {}) : socket_(std::move(s)) {
     set_options(o);
