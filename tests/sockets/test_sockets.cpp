@@ -350,6 +350,75 @@ TEMPLATE_TEST_CASE("sockets: read high watermark suspends reading over a real so
   CHECK(all == pattern(5000));
 }
 
+// The completion transport has a read in flight when reading is disabled; what it
+// reads then must wait for the next enable, as on the readiness transport, which
+// leaves the bytes in the kernel (libevent's IOCP backend delivers them, issue 451).
+TEMPLATE_TEST_CASE("sockets: nothing is delivered while reading is disabled, nothing is lost",
+                   "[sockets][rule1]", readiness, completion) {
+  using bev_t = typename TestType::template bev<>;
+  asio::io_context io;
+  auto raw_peer = socket_pair(io);
+  auto& raw = raw_peer.first;
+  auto& peer = raw_peer.second;
+  auto b = make_socket_bufferevent<bev_t>(std::move(raw));
+  int reads = 0;
+  b->setcb([&](bev_t&) { ++reads; }, nullptr, nullptr);
+  b->enable(direction::read);
+  drain_ready(io);  // the read is armed (or, on the completion transport, posted)
+  SECTION("disable") {
+    b->disable(direction::read);
+    asio::write(peer, asio::buffer(pattern(3000)));
+    // A loopback write arrives within microseconds; a transport that delivers it
+    // anyway does so well within the bound.
+    CHECK_FALSE(run_until(io, [&] { return reads > 0 || b->input().size() > 0; }, 300ms));
+    b->enable(direction::read);
+  }
+  SECTION("high watermark lowered") {
+    REQUIRE_FALSE(b->setwatermark(direction::read, 0, 100));
+    asio::write(peer, asio::buffer(pattern(3000)));
+    REQUIRE(run_until(io, [&] { return b->input().size() >= 100; }));
+    drain_ready(io);
+    CHECK(b->input().size() == 100);  // never past the mark
+    REQUIRE_FALSE(b->setwatermark(direction::read, 0, 0));
+  }
+  std::string all = take_all(*b);
+  REQUIRE(run_until(io, [&] {
+    all += take_all(*b);
+    return all.size() == 3000;
+  }));
+  CHECK(all == pattern(3000));
+  CHECK(reads > 0);
+}
+
+TEMPLATE_TEST_CASE("sockets: EOF while reading is disabled comes after the data, on enable",
+                   "[sockets][rule6]", readiness, completion) {
+  using bev_t = typename TestType::template bev<>;
+  asio::io_context io;
+  auto raw_peer = socket_pair(io);
+  auto& raw = raw_peer.first;
+  auto& peer = raw_peer.second;
+  auto b = make_socket_bufferevent<bev_t>(std::move(raw));
+  std::string got;
+  std::vector<events> evs;
+  b->setcb([&](bev_t& bev) { got += take_all(bev); }, nullptr,
+           [&](bev_t& bev, events e, std::error_code) {
+             evs.push_back(e);
+             CHECK(got.size() + bev.input().size() == 2000);  // every byte before the EOF
+           });
+  b->enable(direction::read);
+  drain_ready(io);
+  b->disable(direction::read);
+  asio::write(peer, asio::buffer(pattern(2000)));
+  peer.shutdown(tcp::socket::shutdown_send);
+  CHECK_FALSE(run_until(io, [&] { return !got.empty() || !evs.empty(); }, 300ms));
+  b->enable(direction::read);
+  REQUIRE(run_until(io, [&] { return !evs.empty(); }));
+  drain_ready(io);
+  REQUIRE(evs.size() == 1);
+  CHECK(evs[0] == (events::reading | events::eof));
+  CHECK(got == pattern(2000));
+}
+
 #if !defined(ASIO_HAS_IO_URING)
 // Manual-clock timers need the reactor to re-check them on every turn; Asio's
 // io_uring backend arms a kernel timeout per wait instead, so that build uses

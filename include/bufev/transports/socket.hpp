@@ -159,7 +159,10 @@ class socket_transport
 /// Completion-based socket transport (libevent's IOCP bufferevent): reads and
 /// writes are posted with their buffers committed up front. Reads land in a
 /// staging buffer of the input's type and are moved (segments relinked) into the
-/// input on completion, so user drains never race an operation in flight.
+/// input on completion, so user drains never race an operation in flight. A read
+/// that completes while reading is disabled or suspended waits in staging, and
+/// moves in no faster than the read budget allows (watermark, caps, rate limit):
+/// the user sees what the readiness transport shows.
 template <class Protocol, class Executor = asio::any_io_executor>
 class completion_socket_transport
     : public detail::socket_transport_common<completion_socket_transport<Protocol, Executor>,
@@ -172,6 +175,19 @@ class completion_socket_transport
   template <class Bev>
   void start_reading(Bev& bev) {
     want_read_ = true;
+    if ((staging_ && !staging_buffer(bev).empty()) || read_end_) {
+      // What a read brought in while reading was off: delivered from a fresh
+      // handler (enable() never calls back), then reading goes on.
+      if (resume_posted_) return;
+      resume_posted_ = true;
+      bev.post([b = detail::ref_ptr<Bev>(&bev)] {
+        std::lock_guard g(b->lock_state());
+        auto& t = b->transport();
+        t.resume_posted_ = false;
+        if (!b->closed() && t.want_read_) t.deliver_staged(*b);
+      });
+      return;
+    }
     if (!read_pending_ && this->ready_for_io()) issue_read(bev);
   }
   template <class Bev>
@@ -195,9 +211,7 @@ class completion_socket_transport
   void issue_read(Bev& bev) {
     const std::size_t budget = this->read_size(bev.read_budget());
     if (budget == 0) return;
-    using staging_type = typename Bev::input_buffer_type;
-    if (!staging_) staging_ = std::make_unique<staging_holder<staging_type>>();
-    auto& staging = static_cast<staging_holder<staging_type>&>(*staging_).buffer;
+    auto& staging = staging_buffer(bev);
     read_pending_ = true;
     auto on_read = [b = detail::ref_ptr<Bev>(&bev), budget](std::error_code ec, std::size_t n) {
       std::lock_guard g(b->lock_state());
@@ -205,22 +219,32 @@ class completion_socket_transport
       t.read_pending_ = false;
       if (!ec) t.read_result(budget, n);
       if (b->closed() || ec == asio::error::operation_aborted) return;
-      auto& st = static_cast<staging_holder<staging_type>&>(*t.staging_).buffer;
-      st.commit(n);
-      if (n > 0) {
-        {
-          typename Bev::io_scope s(*b);
-          detail::move_bytes(st, b->input_buffer(), n);
-        }
-        b->transport_read_done(n);
-      }
-      if (b->closed()) return;
-      if (ec) return t.read_failed(*b, ec);
-      if (n == 0) return t.read_failed(*b, asio::error::eof);
-      if (t.want_read_ && b->reading_active()) t.issue_read(*b);
+      t.staging_buffer(*b).commit(n);
+      if (ec || n == 0) t.read_end_ = ec ? ec : asio::error::eof;
+      if (t.want_read_) t.deliver_staged(*b);
     };
     detail::with_buffers(staging.prepare(budget),
                          [&](const auto& bufs) { this->socket_.async_read_some(bufs, std::move(on_read)); });
+  }
+
+  // Moves staged bytes into the input while reading is wanted, a read budget's
+  // worth at a time (each move is one read to the user), then reports the end of
+  // input that came after them, or reads on.
+  template <class Bev>
+  void deliver_staged(Bev& bev) {
+    auto& staged = staging_buffer(bev);
+    while (!staged.empty()) {
+      const std::size_t k = std::min(staged.size(), bev.read_budget());
+      if (k == 0) return;  // suspended; start_reading comes with the resume
+      {
+        typename Bev::io_scope s(bev);
+        detail::move_bytes(staged, bev.input_buffer(), k);
+      }
+      bev.transport_read_done(k);
+      if (bev.closed() || !want_read_) return;
+    }
+    if (read_end_) return this->read_failed(bev, std::exchange(read_end_, std::error_code{}));
+    if (!read_pending_ && bev.reading_active()) issue_read(bev);
   }
 
   template <class Bev>
@@ -252,11 +276,20 @@ class completion_socket_transport
     B buffer;
   };
 
+  template <class Bev>
+  typename Bev::input_buffer_type& staging_buffer(Bev&) {
+    using holder = staging_holder<typename Bev::input_buffer_type>;
+    if (!staging_) staging_ = std::make_unique<holder>();
+    return static_cast<holder&>(*staging_).buffer;
+  }
+
   std::unique_ptr<staging_base> staging_;
+  std::error_code read_end_;    // EOF or error that came after the staged bytes
   bool want_read_ = false;
   bool want_write_ = false;
   bool read_pending_ = false;
   bool write_pending_ = false;
+  bool resume_posted_ = false;  // a deliver_staged is posted
 };
 
 /// A TCP bufferevent on the readiness transport.
