@@ -3,8 +3,10 @@
 
 #include <chrono>
 #include <memory>
+#include <system_error>
 
 #include <asio/io_context.hpp>
+#include <asio/steady_timer.hpp>
 #if defined(ASIO_HAS_IOCP)
 #include <bufev/policies/timers.hpp>
 #endif
@@ -17,12 +19,33 @@ template <class Pred>
 bool run_until(asio::io_context& io, Pred done,
                std::chrono::milliseconds bound = std::chrono::seconds(10)) {
   const auto deadline = std::chrono::steady_clock::now() + bound;
+#if defined(ASIO_HAS_IO_URING_AS_DEFAULT)
+  // Asio 1.22's io_uring backend: a run_one_for() that ends on another completion
+  // leaves its timeout pending; when that completes in a later call made from a
+  // different stack depth, it is taken for an I/O completion (a crash). So wait
+  // with run_one(), bounded by a timer.
+  asio::steady_timer bound_timer(io, deadline);
+  auto expired = std::make_shared<bool>(false);  // outlives a cancelled wait
+  bound_timer.async_wait([expired](std::error_code ec) { *expired = !ec; });
+  while (!done()) {
+    if (*expired) return false;
+    if (io.stopped()) io.restart();
+    io.run_one();
+  }
+  return true;
+#else
   while (!done()) {
     if (std::chrono::steady_clock::now() > deadline) return false;
     if (io.stopped()) io.restart();
     io.run_one_for(std::chrono::milliseconds(5));
   }
   return true;
+#endif
+}
+
+/// Runs handlers for `d` of wall time.
+inline void run_for(asio::io_context& io, std::chrono::milliseconds d) {
+  (void)run_until(io, [] { return false; }, d);
 }
 
 /// Runs every handler that is ready now, repeatedly, until none is left
