@@ -42,7 +42,9 @@ set(BUFEV_CATCH2_INCLUDE_DIR "${BUFEV_MINGW_HOST_INCLUDE}" CACHE PATH "Catch2 v2
 
 # Windows 10 API level (Asio warns without one); static runtime so the .exe files run
 # under wine without the mingw DLLs on its path. (Asio::Asio links ws2_32 and mswsock.)
-set(CMAKE_CXX_FLAGS_INIT "-D_WIN32_WINNT=0x0A00")
+# -mbig-obj: a test file of many template instantiations outgrows COFF's 32767
+# sections ("file too big").
+set(CMAKE_CXX_FLAGS_INIT "-D_WIN32_WINNT=0x0A00 -Wa,-mbig-obj")
 set(CMAKE_EXE_LINKER_FLAGS_INIT "-static")
 # The same for zlib (Debian libz-mingw-w64-dev ships libz.a and libz.dll.a): link
 # the static archive, not the import library that would need zlib1.dll at run time.

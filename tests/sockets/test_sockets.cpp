@@ -46,7 +46,19 @@ struct completion {
   using bev = basic_bufferevent<completion_socket_transport<tcp>, P...>;
 };
 
-
+// A bufferevent on one end of a loopback TCP connection and a plain socket on the
+// other, destroyed in that order, the context last.
+template <class Bev>
+struct connection {
+  asio::io_context io;
+  tcp::socket peer{io};
+  bufferevent_ptr<Bev> b;
+  connection() {
+    auto ends = socket_pair(io);
+    peer = std::move(ends.second);
+    b = make_socket_bufferevent<Bev>(std::move(ends.first));
+  }
+};
 
 }  // namespace
 
@@ -188,11 +200,10 @@ TEMPLATE_TEST_CASE("sockets: server writes then frees from its write callback, c
 TEMPLATE_TEST_CASE("sockets: EOF and reset give the right events, received data stays",
                    "[sockets][rule6]", readiness, completion) {
   using bev_t = typename TestType::template bev<>;
-  asio::io_context io;
-  auto raw_peer = socket_pair(io);
-  auto& raw = raw_peer.first;
-  auto& peer = raw_peer.second;
-  auto b = make_socket_bufferevent<bev_t>(std::move(raw));
+  connection<bev_t> c;
+  auto& io = c.io;
+  auto& peer = c.peer;
+  auto& b = c.b;
   std::vector<std::pair<events, std::error_code>> evs;
   b->setcb(nullptr, nullptr, [&](bev_t&, events e, std::error_code ec) { evs.emplace_back(e, ec); });
   b->enable(direction::read);
@@ -229,11 +240,10 @@ TEMPLATE_TEST_CASE("sockets: EOF and reset give the right events, received data 
 TEMPLATE_TEST_CASE("sockets: half-close and graceful close send every queued byte",
                    "[sockets][rule10]", readiness, completion) {
   using bev_t = typename TestType::template bev<>;
-  asio::io_context io;
-  auto raw_peer = socket_pair(io);
-  auto& raw = raw_peer.first;
-  auto& peer = raw_peer.second;
-  auto b = make_socket_bufferevent<bev_t>(std::move(raw));
+  connection<bev_t> c;
+  auto& io = c.io;
+  auto& peer = c.peer;
+  auto& b = c.b;
   const std::string data = pattern(4 * 1024 * 1024);
   peer_reader reader;
   reader.start(peer);
@@ -329,11 +339,10 @@ TEMPLATE_TEST_CASE("sockets: lingering close is bounded by socket_options::linge
 TEMPLATE_TEST_CASE("sockets: read high watermark suspends reading over a real socket",
                    "[sockets][rule3]", readiness, completion) {
   using bev_t = typename TestType::template bev<>;
-  asio::io_context io;
-  auto raw_peer = socket_pair(io);
-  auto& raw = raw_peer.first;
-  auto& peer = raw_peer.second;
-  auto b = make_socket_bufferevent<bev_t>(std::move(raw));
+  connection<bev_t> c;
+  auto& io = c.io;
+  auto& peer = c.peer;
+  auto& b = c.b;
   REQUIRE_FALSE(b->setwatermark(direction::read, 0, 1000));
   REQUIRE_FALSE(b->set_max_single_read(300));
   std::vector<std::size_t> seen;
@@ -358,11 +367,10 @@ TEMPLATE_TEST_CASE("sockets: read high watermark suspends reading over a real so
 TEMPLATE_TEST_CASE("sockets: nothing is delivered while reading is disabled, nothing is lost",
                    "[sockets][rule1]", readiness, completion) {
   using bev_t = typename TestType::template bev<>;
-  asio::io_context io;
-  auto raw_peer = socket_pair(io);
-  auto& raw = raw_peer.first;
-  auto& peer = raw_peer.second;
-  auto b = make_socket_bufferevent<bev_t>(std::move(raw));
+  connection<bev_t> c;
+  auto& io = c.io;
+  auto& peer = c.peer;
+  auto& b = c.b;
   int reads = 0;
   b->setcb([&](bev_t&) { ++reads; }, nullptr, nullptr);
   b->enable(direction::read);
@@ -395,11 +403,10 @@ TEMPLATE_TEST_CASE("sockets: nothing is delivered while reading is disabled, not
 TEMPLATE_TEST_CASE("sockets: EOF while reading is disabled comes after the data, on enable",
                    "[sockets][rule6]", readiness, completion) {
   using bev_t = typename TestType::template bev<>;
-  asio::io_context io;
-  auto raw_peer = socket_pair(io);
-  auto& raw = raw_peer.first;
-  auto& peer = raw_peer.second;
-  auto b = make_socket_bufferevent<bev_t>(std::move(raw));
+  connection<bev_t> c;
+  auto& io = c.io;
+  auto& peer = c.peer;
+  auto& b = c.b;
   std::string got;
   std::vector<events> evs;
   b->setcb([&](bev_t& bev) { got += take_all(bev); }, nullptr,
@@ -431,11 +438,10 @@ TEMPLATE_TEST_CASE("sockets: random reading changes keep the read rules on both 
   CAPTURE(seed);
   std::minstd_rand rng(seed);
   auto pick = [&rng](std::size_t n) { return static_cast<std::size_t>(rng() % n); };
-  asio::io_context io;
-  auto raw_peer = socket_pair(io);
-  auto& raw = raw_peer.first;
-  auto& peer = raw_peer.second;
-  auto b = make_socket_bufferevent<bev_t>(std::move(raw));
+  connection<bev_t> c;
+  auto& io = c.io;
+  auto& peer = c.peer;
+  auto& b = c.b;
   std::size_t sent = 0, high = 0, cap = b->max_single_read(), last_size = 0, reads = 0;
   std::string received;
   std::vector<events> evs;
@@ -517,11 +523,10 @@ TEMPLATE_TEST_CASE("sockets: random reading changes keep the read rules on both 
 TEMPLATE_TEST_CASE("sockets: timeouts on real sockets (manual clock)", "[sockets][rule8]", readiness,
                    completion) {
   using bev_t = typename TestType::template bev<manual_timers>;
-  asio::io_context io;
-  auto raw_peer = socket_pair(io);
-  auto& raw = raw_peer.first;
-  auto& peer = raw_peer.second;
-  auto b = make_socket_bufferevent<bev_t>(std::move(raw));
+  connection<bev_t> c;
+  auto& io = c.io;
+  auto& peer = c.peer;
+  auto& b = c.b;
   std::vector<events> evs;
   b->setcb(nullptr, nullptr, [&](bev_t&, events e, std::error_code) { evs.push_back(e); });
   auto advance = [&](auto d) {
