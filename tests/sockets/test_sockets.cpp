@@ -60,6 +60,12 @@ struct connection {
   }
 };
 
+// Seeded choices for the randomized tests: pick(n) is in [0, n).
+struct random_picks {
+  std::minstd_rand rng;
+  std::size_t operator()(std::size_t n) { return static_cast<std::size_t>(rng() % n); }
+};
+
 }  // namespace
 
 TEMPLATE_TEST_CASE("sockets: connect, write before connected, events in order", "[sockets][rule7]",
@@ -436,8 +442,7 @@ TEMPLATE_TEST_CASE("sockets: random reading changes keep the read rules on both 
   using bev_t = typename TestType::template bev<>;
   const unsigned seed = GENERATE(1u, 2u, 3u);
   CAPTURE(seed);
-  std::minstd_rand rng(seed);
-  auto pick = [&rng](std::size_t n) { return static_cast<std::size_t>(rng() % n); };
+  random_picks pick{std::minstd_rand(seed)};
   connection<bev_t> c;
   auto& io = c.io;
   auto& peer = c.peer;
@@ -525,8 +530,7 @@ TEMPLATE_TEST_CASE("sockets: random writing changes keep the write rules on both
   using bev_t = typename TestType::template bev<>;
   const unsigned seed = GENERATE(1u, 2u, 3u);
   CAPTURE(seed);
-  std::minstd_rand rng(seed);
-  auto pick = [&rng](std::size_t n) { return static_cast<std::size_t>(rng() % n); };
+  random_picks pick{std::minstd_rand(seed)};
   connection<bev_t> c;
   auto& io = c.io;
   auto& peer = c.peer;
